@@ -1,0 +1,439 @@
+#include "device_reader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace vramguard {
+
+namespace {
+
+constexpr uint32_t kNotInMig = 0xFFFFFFFFu;
+// A process without a new utilization sample for this long is idle (the driver only reports non-zero).
+constexpr uint64_t kUtilizationHoldMicros = 2'000'000;
+
+bool IsLostCode(nvmlReturn_t rc) { return rc == NVML_GPU_IS_LOST || rc == NVML_GPU_NOT_FOUND; }
+
+// Entry points that say "not this version" rather than "not on this device".
+bool IsVersionProblem(nvmlReturn_t rc) {
+  return rc == NVML_FUNCTION_NOT_FOUND || rc == NVML_ARGUMENT_VERSION_MISMATCH;
+}
+
+template <typename Fn>
+bool ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned size, Reading<std::string>& out) {
+  if (fn == nullptr) {
+    out.Fail(NVML_FUNCTION_NOT_FOUND, name);
+    return false;
+  }
+  char buffer[128] = {0};
+  const nvmlReturn_t rc = fn(handle, buffer, std::min<unsigned>(size, sizeof buffer));
+  if (rc != NVML_SUCCESS) {
+    out.Fail(rc, name);
+    return false;
+  }
+  buffer[sizeof buffer - 1] = '\0';
+  out.Set(std::string(buffer), name);
+  return true;
+}
+
+}  // namespace
+
+uint64_t NowMicrosRealtime() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+uint64_t NowNanosMonotonic() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml) {
+  SystemInfo info;
+  char buffer[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = {0};
+  nvmlReturn_t rc = nvml.nvmlSystemGetDriverVersion(buffer, sizeof buffer);
+  if (rc == NVML_SUCCESS) {
+    buffer[sizeof buffer - 1] = '\0';
+    info.driverVersion.Set(buffer, "nvmlSystemGetDriverVersion");
+  } else {
+    info.driverVersion.Fail(rc, "nvmlSystemGetDriverVersion");
+  }
+  if (nvml.nvmlSystemGetNVMLVersion != nullptr) {
+    char nvmlBuffer[NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE] = {0};
+    rc = nvml.nvmlSystemGetNVMLVersion(nvmlBuffer, sizeof nvmlBuffer);
+    if (rc == NVML_SUCCESS) {
+      nvmlBuffer[sizeof nvmlBuffer - 1] = '\0';
+      info.nvmlVersion.Set(nvmlBuffer, "nvmlSystemGetNVMLVersion");
+    } else {
+      info.nvmlVersion.Fail(rc, "nvmlSystemGetNVMLVersion");
+    }
+  } else {
+    info.nvmlVersion.Fail(NVML_FUNCTION_NOT_FOUND, "nvmlSystemGetNVMLVersion");
+  }
+  int cuda = 0;
+  rc = NVML_FUNCTION_NOT_FOUND;
+  const char* cudaFunction = "nvmlSystemGetCudaDriverVersion_v2";
+  if (nvml.nvmlSystemGetCudaDriverVersion_v2 != nullptr) rc = nvml.nvmlSystemGetCudaDriverVersion_v2(&cuda);
+  if (IsVersionProblem(rc) && nvml.nvmlSystemGetCudaDriverVersion != nullptr) {
+    cudaFunction = "nvmlSystemGetCudaDriverVersion";
+    rc = nvml.nvmlSystemGetCudaDriverVersion(&cuda);
+  }
+  if (rc == NVML_SUCCESS) {
+    info.cudaDriverVersion.Set(cuda, cudaFunction);
+  } else {
+    info.cudaDriverVersion.Fail(rc, cudaFunction);
+  }
+  unsigned count = 0;
+  rc = nvml.nvmlDeviceGetCount_v2(&count);
+  if (rc == NVML_SUCCESS) {
+    info.deviceCount.Set(count, "nvmlDeviceGetCount_v2");
+  } else {
+    info.deviceCount.Fail(rc, "nvmlDeviceGetCount_v2");
+  }
+  return info;
+}
+
+DriverTraits DriverTraits::FromVersion(const std::string& driverVersion) {
+  DriverTraits traits;
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(driverVersion.c_str(), "%u.%u", &major, &minor) == 2) {
+    traits.v3ProcessRecordsAre32Bytes = major == 535 && minor >= 43 && minor <= 86;
+  }
+  return traits;
+}
+
+DeviceReader::DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, DriverTraits traits)
+    : nvml_(nvml), index_(index), traits_(traits) {
+  const size_t v3Stride = traits_.v3ProcessRecordsAre32Bytes ? sizeof(vgNvmlProcessInfo_535_t) : sizeof(nvmlProcessInfo_v2_t);
+  const ProcessRecordLayout v3Layout =
+      traits_.v3ProcessRecordsAre32Bytes ? ProcessRecordLayout::kV3Driver535 : ProcessRecordLayout::kV3;
+  auto add = [](ProcessList& list, vg_fn_nvmlDeviceGetComputeRunningProcesses fn, const char* name, size_t stride,
+                ProcessRecordLayout layout) {
+    if (fn != nullptr) list.entryPoints.push_back({fn, name, stride, layout});
+  };
+#define VG_ADD_LIST(slot, typeBit, base)                                                                         \
+  lists_[slot].type = typeBit;                                                                                   \
+  add(lists_[slot], nvml_.base##_v3, #base "_v3", v3Stride, v3Layout);                                           \
+  add(lists_[slot], nvml_.base##_v2, #base "_v2", sizeof(nvmlProcessInfo_v2_t), ProcessRecordLayout::kV2);       \
+  add(lists_[slot], nvml_.base, #base, sizeof(nvmlProcessInfo_v1_t), ProcessRecordLayout::kV1);
+  VG_ADD_LIST(0, kProcessCompute, nvmlDeviceGetComputeRunningProcesses)
+  VG_ADD_LIST(1, kProcessGraphics, nvmlDeviceGetGraphicsRunningProcesses)
+  VG_ADD_LIST(2, kProcessMps, nvmlDeviceGetMPSComputeRunningProcesses)
+#undef VG_ADD_LIST
+  recordBuffer_.resize(32 * sizeof(vgNvmlProcessInfo_535_t));
+  utilizationBuffer_.resize(32);
+}
+
+bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out) {
+  if (!IsLostCode(rc)) return false;
+  lost_ = true;
+  out.lost = true;
+  out.lostStatus.Fail(rc, function);
+  return true;
+}
+
+bool DeviceReader::AcquireHandle(DeviceSample& out) {
+  if (handle_ != nullptr && !lost_) return true;
+  // First use, or a lost device being probed: get the handle anew (a recovered GPU may have a new one).
+  nvmlDevice_t handle = nullptr;
+  const nvmlReturn_t rc = nvml_.nvmlDeviceGetHandleByIndex_v2(index_, &handle);
+  if (rc != NVML_SUCCESS) {
+    out.lost = true;
+    out.lostStatus.Fail(rc, "nvmlDeviceGetHandleByIndex_v2");
+    lost_ = true;
+    return false;
+  }
+  handle_ = handle;
+  return true;
+}
+
+void DeviceReader::ReadIdentity() {
+  ReadString(nvml_.nvmlDeviceGetUUID, "nvmlDeviceGetUUID", handle_, NVML_DEVICE_UUID_V2_BUFFER_SIZE, identity_.uuid);
+  ReadString(nvml_.nvmlDeviceGetName, "nvmlDeviceGetName", handle_, NVML_DEVICE_NAME_V2_BUFFER_SIZE, identity_.name);
+  if (nvml_.nvmlDeviceGetPciInfo_v3 == nullptr) {
+    identity_.pciBusId.Fail(NVML_FUNCTION_NOT_FOUND, "nvmlDeviceGetPciInfo_v3");
+    identity_.pciDeviceId.Fail(NVML_FUNCTION_NOT_FOUND, "nvmlDeviceGetPciInfo_v3");
+    return;
+  }
+  nvmlPciInfo_t pci;
+  std::memset(&pci, 0, sizeof pci);
+  const nvmlReturn_t rc = nvml_.nvmlDeviceGetPciInfo_v3(handle_, &pci);
+  if (rc == NVML_SUCCESS) {
+    pci.busId[sizeof pci.busId - 1] = '\0';
+    identity_.pciBusId.Set(pci.busId, "nvmlDeviceGetPciInfo_v3");
+    identity_.pciDeviceId.Set(pci.pciDeviceId, "nvmlDeviceGetPciInfo_v3");
+  } else {
+    identity_.pciBusId.Fail(rc, "nvmlDeviceGetPciInfo_v3");
+    identity_.pciDeviceId.Fail(rc, "nvmlDeviceGetPciInfo_v3");
+  }
+}
+
+bool DeviceReader::ReadMemory(DeviceSample& out) {
+  nvmlReturn_t rc = NVML_FUNCTION_NOT_FOUND;
+  nvmlReturn_t v2Status = NVML_FUNCTION_NOT_FOUND;
+  if (memoryV2Usable_ && nvml_.nvmlDeviceGetMemoryInfo_v2 != nullptr) {
+    nvmlMemory_v2_t memory;
+    std::memset(&memory, 0, sizeof memory);
+    memory.version = nvmlMemory_v2;
+    rc = nvml_.nvmlDeviceGetMemoryInfo_v2(handle_, &memory);
+    if (rc == NVML_SUCCESS) {
+      constexpr const char* fn = "nvmlDeviceGetMemoryInfo_v2";
+      out.memoryInfoVersion = 2;
+      out.memoryTotal.Set(memory.total, fn);
+      out.memoryUsed.Set(memory.used, fn);
+      out.memoryFree.Set(memory.free, fn);
+      out.memoryReserved.Set(memory.reserved, fn);
+      return true;
+    }
+    if (MarkLostIf(rc, "nvmlDeviceGetMemoryInfo_v2", out)) return false;
+    v2Status = rc;
+    // Older drivers: the symbol exists but the struct version or the call is not supported. v1 it is,
+    // for good on this device.
+    if (IsVersionProblem(rc) || rc == NVML_NOT_SUPPORTED) memoryV2Usable_ = false;
+  }
+  nvmlMemory_t memory;
+  std::memset(&memory, 0, sizeof memory);
+  constexpr const char* fn = "nvmlDeviceGetMemoryInfo";
+  rc = nvml_.nvmlDeviceGetMemoryInfo(handle_, &memory);
+  if (MarkLostIf(rc, fn, out)) return false;
+  // v1 cannot tell the reservation apart; the reason is why v2 was not used.
+  out.memoryReserved.Fail(v2Status, "nvmlDeviceGetMemoryInfo_v2");
+  if (rc != NVML_SUCCESS) {
+    out.memoryInfoVersion = 0;
+    out.memoryTotal.Fail(rc, fn);
+    out.memoryUsed.Fail(rc, fn);
+    out.memoryFree.Fail(rc, fn);
+    return true;
+  }
+  out.memoryInfoVersion = 1;
+  out.memoryTotal.Set(memory.total, fn);
+  out.memoryUsed.Set(memory.used, fn);  // includes the driver's reservation on this version
+  out.memoryFree.Set(memory.free, fn);
+  return true;
+}
+
+void DeviceReader::ReadScalars(DeviceSample& out) {
+  // Each reading is independent: one that fails leaves the others. Lost stops the device.
+#define VG_READ_U32(reading, fnMember, ...)                                \
+  if (!lost_) {                                                            \
+    if (nvml_.fnMember == nullptr) {                                       \
+      out.reading.Fail(NVML_FUNCTION_NOT_FOUND, #fnMember);                \
+    } else {                                                               \
+      unsigned value = 0;                                                  \
+      const nvmlReturn_t rc = nvml_.fnMember(handle_, __VA_ARGS__);        \
+      if (!MarkLostIf(rc, #fnMember, out)) {                               \
+        if (rc == NVML_SUCCESS) {                                          \
+          out.reading.Set(value, #fnMember);                               \
+        } else {                                                           \
+          out.reading.Fail(rc, #fnMember);                                 \
+        }                                                                  \
+      }                                                                    \
+    }                                                                      \
+  }
+  VG_READ_U32(temperatureCelsius, nvmlDeviceGetTemperature, NVML_TEMPERATURE_GPU, &value)
+  VG_READ_U32(powerUsageMilliwatts, nvmlDeviceGetPowerUsage, &value)
+  VG_READ_U32(powerLimitMilliwatts, nvmlDeviceGetEnforcedPowerLimit, &value)
+  VG_READ_U32(smClockMhz, nvmlDeviceGetClockInfo, NVML_CLOCK_SM, &value)
+  VG_READ_U32(memoryClockMhz, nvmlDeviceGetClockInfo, NVML_CLOCK_MEM, &value)
+#undef VG_READ_U32
+  if (lost_) return;
+  constexpr const char* fn = "nvmlDeviceGetUtilizationRates";
+  if (nvml_.nvmlDeviceGetUtilizationRates == nullptr) {
+    out.gpuUtilPercent.Fail(NVML_FUNCTION_NOT_FOUND, fn);
+    out.memoryUtilPercent.Fail(NVML_FUNCTION_NOT_FOUND, fn);
+    return;
+  }
+  nvmlUtilization_t utilization{0, 0};
+  const nvmlReturn_t rc = nvml_.nvmlDeviceGetUtilizationRates(handle_, &utilization);
+  if (MarkLostIf(rc, fn, out)) return;
+  if (rc == NVML_SUCCESS) {
+    out.gpuUtilPercent.Set(utilization.gpu, fn);
+    out.memoryUtilPercent.Set(utilization.memory, fn);
+  } else {
+    out.gpuUtilPercent.Fail(rc, fn);
+    out.memoryUtilPercent.Fail(rc, fn);
+  }
+}
+
+bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status,
+                                   const char*& function) {
+  status = NVML_FUNCTION_NOT_FOUND;
+  function = "nvmlDeviceGetComputeRunningProcesses";
+  while (list.current < list.entryPoints.size()) {
+    const ProcessListEntryPoint& entry = list.entryPoints[list.current];
+    function = entry.name;
+    unsigned count = static_cast<unsigned>(recordBuffer_.size() / entry.stride);
+    nvmlReturn_t rc = entry.function(handle_, &count, recordBuffer_.data());
+    // The process list can grow between the two calls: retry a few times with room to spare.
+    for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
+      recordBuffer_.resize((static_cast<size_t>(count) + 8) * 2 * sizeof(vgNvmlProcessInfo_535_t));
+      count = static_cast<unsigned>(recordBuffer_.size() / entry.stride);
+      rc = entry.function(handle_, &count, recordBuffer_.data());
+    }
+    if (IsVersionProblem(rc)) {
+      ++list.current;  // this driver lacks that version: use the next older entry point from now on
+      continue;
+    }
+    status = rc;
+    if (MarkLostIf(rc, entry.name, out)) return false;
+    if (rc != NVML_SUCCESS) return true;
+    if (list.type == kProcessCompute) out.processLayout = entry.layout;
+    for (unsigned i = 0; i < count; ++i) {
+      const unsigned char* record = recordBuffer_.data() + static_cast<size_t>(i) * entry.stride;
+      uint32_t pid = 0;
+      unsigned long long used = 0;
+      std::memcpy(&pid, record + offsetof(nvmlProcessInfo_v2_t, pid), sizeof pid);
+      std::memcpy(&used, record + offsetof(nvmlProcessInfo_v2_t, usedGpuMemory), sizeof used);
+      uint32_t gpuInstance = kNotInMig, computeInstance = kNotInMig;
+      if (entry.stride >= sizeof(nvmlProcessInfo_v2_t)) {
+        std::memcpy(&gpuInstance, record + offsetof(nvmlProcessInfo_v2_t, gpuInstanceId), sizeof gpuInstance);
+        std::memcpy(&computeInstance, record + offsetof(nvmlProcessInfo_v2_t, computeInstanceId),
+                    sizeof computeInstance);
+      }
+      auto it = std::lower_bound(out.processes.begin(), out.processes.end(), pid,
+                                 [](const ProcessSample& p, uint32_t value) { return p.pid < value; });
+      if (it == out.processes.end() || it->pid != pid) {
+        ProcessSample sample;
+        sample.pid = pid;
+        it = out.processes.insert(it, sample);
+      }
+      it->types |= list.type;
+      if (used != NVML_VALUE_NOT_AVAILABLE) {
+        // The same process in two lists reports the same allocation: take the larger, never the sum.
+        it->usedBytes = it->usedKnown ? std::max<uint64_t>(it->usedBytes, used) : used;
+        it->usedKnown = true;
+      }
+      if (gpuInstance != kNotInMig) it->gpuInstanceId = gpuInstance;
+      if (computeInstance != kNotInMig) it->computeInstanceId = computeInstance;
+    }
+    return true;
+  }
+  return true;
+}
+
+bool DeviceReader::ReadProcesses(DeviceSample& out) {
+  out.processes.clear();
+  out.processLayout = ProcessRecordLayout::kNone;
+  for (int slot = 0; slot < 3; ++slot) {
+    nvmlReturn_t status = NVML_SUCCESS;
+    const char* function = "";
+    if (!ReadProcessList(lists_[slot], out, status, function)) return false;
+    if (slot == 0) {
+      if (status == NVML_SUCCESS) {
+        out.processListStatus.Set(0, function);
+      } else {
+        out.processListStatus.Fail(status, function);
+      }
+    }
+  }
+  return true;
+}
+
+bool DeviceReader::ReadProcessUtilization(DeviceSample& out) {
+  constexpr const char* fn = "nvmlDeviceGetProcessUtilization";
+  if (nvml_.nvmlDeviceGetProcessUtilization == nullptr) {
+    out.processUtilizationStatus.Fail(NVML_FUNCTION_NOT_FOUND, fn);
+    return true;
+  }
+  unsigned count = static_cast<unsigned>(utilizationBuffer_.size());
+  nvmlReturn_t rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
+  for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
+    utilizationBuffer_.resize((static_cast<size_t>(count) + 8) * 2);
+    count = static_cast<unsigned>(utilizationBuffer_.size());
+    rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
+  }
+  if (MarkLostIf(rc, fn, out)) return false;
+  const uint64_t now = NowMicrosRealtime();
+  if (rc == NVML_SUCCESS) {
+    // Newest sample per pid; pids without a sample were idle (the driver reports only non-zero ones).
+    lastUtilization_.clear();
+    unsigned long long newest = lastSeenTimestamp_;
+    std::vector<unsigned long long> stamps;
+    for (unsigned i = 0; i < count; ++i) {
+      const nvmlProcessUtilizationSample_t& s = utilizationBuffer_[i];
+      newest = std::max(newest, s.timeStamp);
+      auto it = std::lower_bound(lastUtilization_.begin(), lastUtilization_.end(), s.pid,
+                                 [](const UtilizationEntry& e, uint32_t pid) { return e.pid < pid; });
+      const size_t at = static_cast<size_t>(it - lastUtilization_.begin());
+      if (it != lastUtilization_.end() && it->pid == s.pid) {
+        if (stamps[at] >= s.timeStamp) continue;
+        *it = {s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil};
+        stamps[at] = s.timeStamp;
+      } else {
+        lastUtilization_.insert(it, {s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil});
+        stamps.insert(stamps.begin() + static_cast<std::ptrdiff_t>(at), s.timeStamp);
+      }
+    }
+    lastSeenTimestamp_ = newest;
+    lastUtilizationSampleMicros_ = now;
+    out.processUtilizationStatus.Set(0, fn);
+  } else if (rc == NVML_NOT_FOUND) {
+    // No new samples since lastSeen: keep the last ones for a while, then the processes are idle.
+    if (now - lastUtilizationSampleMicros_ > kUtilizationHoldMicros) lastUtilization_.clear();
+    out.processUtilizationStatus.Fail(NVML_NOT_FOUND, fn);
+  } else {
+    out.processUtilizationStatus.Fail(rc, fn);
+    for (ProcessSample& p : out.processes) p.utilizationKnown = false;
+    return true;
+  }
+  for (ProcessSample& p : out.processes) {
+    p.utilizationKnown = true;
+    auto it = std::lower_bound(lastUtilization_.begin(), lastUtilization_.end(), p.pid,
+                               [](const UtilizationEntry& e, uint32_t pid) { return e.pid < pid; });
+    if (it != lastUtilization_.end() && it->pid == p.pid) {
+      p.smUtilPercent = it->sm;
+      p.memUtilPercent = it->mem;
+      p.encUtilPercent = it->enc;
+      p.decUtilPercent = it->dec;
+    } else {
+      p.smUtilPercent = p.memUtilPercent = p.encUtilPercent = p.decUtilPercent = 0;
+    }
+  }
+  return true;
+}
+
+void DeviceReader::Read(DeviceSample& out) {
+  const uint64_t started = NowNanosMonotonic();
+  out.index = index_;
+  out.sampledAtMicros = NowMicrosRealtime();
+  out.lost = false;
+  out.lostStatus = Reading<int>();
+  out.processes.clear();
+  const bool wasLost = lost_;
+  if (AcquireHandle(out)) {
+    lost_ = false;
+    if (ReadMemory(out)) {
+      // A device read for the first time, or back from lost, has its identity read (anew).
+      if (!identityRead_ || wasLost) {
+        ReadIdentity();
+        identityRead_ = true;
+      }
+      ReadScalars(out);
+      if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out);
+    }
+  }
+  if (lost_) {
+    // Everything but identity is unknown while lost; the reason is the call that found it.
+    const nvmlReturn_t rc = out.lostStatus.status;
+    const char* fn = out.lostStatus.function;
+    out.memoryInfoVersion = 0;
+    for (Reading<uint64_t>* r : {&out.memoryTotal, &out.memoryUsed, &out.memoryFree, &out.memoryReserved}) r->Fail(rc, fn);
+    for (Reading<uint32_t>* r : {&out.gpuUtilPercent, &out.memoryUtilPercent, &out.temperatureCelsius,
+                                 &out.powerUsageMilliwatts, &out.powerLimitMilliwatts, &out.smClockMhz,
+                                 &out.memoryClockMhz}) {
+      r->Fail(rc, fn);
+    }
+    out.processListStatus.Fail(rc, fn);
+    out.processUtilizationStatus.Fail(rc, fn);
+    out.processes.clear();
+    out.processLayout = ProcessRecordLayout::kNone;
+  }
+  out.identity = identity_;
+  out.readNanos = NowNanosMonotonic() - started;
+}
+
+}  // namespace vramguard

@@ -1,0 +1,88 @@
+// Reads devices through the loader's function table into plain snapshot structs.
+//
+// All the NVML driver-era knowledge lives here: memory _v2 with its version word falling back to v1,
+// process lists _v3 -> _v2 -> v1 with the right record stride (including the 32-byte _v3 records of
+// drivers 535.43-535.86), growing buffers on INSUFFICIENT_SIZE, merging the compute, graphics and MPS
+// lists by pid, and per-device lastSeen bookkeeping for process utilization.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nvml_loader.h"
+#include "snapshot.h"
+
+namespace vramguard {
+
+struct SystemInfo {
+  Reading<std::string> driverVersion;
+  Reading<std::string> nvmlVersion;
+  Reading<int> cudaDriverVersion;  // e.g. 12040 for CUDA 12.4
+  Reading<uint32_t> deviceCount;
+};
+
+SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml);
+
+// What the driver version tells us about its ABI.
+struct DriverTraits {
+  bool v3ProcessRecordsAre32Bytes = false;  // drivers 535.43 to 535.86
+  static DriverTraits FromVersion(const std::string& driverVersion);
+};
+
+uint64_t NowMicrosRealtime();
+uint64_t NowNanosMonotonic();
+
+class DeviceReader {
+ public:
+  DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, DriverTraits traits);
+
+  // Reads the device into out (reusing out's storage). Never throws; failures land in the readings.
+  void Read(DeviceSample& out);
+
+  uint32_t index() const { return index_; }
+
+ private:
+  struct ProcessListEntryPoint {
+    vg_fn_nvmlDeviceGetComputeRunningProcesses function;  // all list entry points share this signature
+    const char* name;
+    size_t stride;
+    ProcessRecordLayout layout;
+  };
+  struct ProcessList {
+    uint8_t type = 0;
+    std::vector<ProcessListEntryPoint> entryPoints;  // newest first, only the symbols that exist
+    size_t current = 0;                              // demoted on FUNCTION_NOT_FOUND / version mismatch
+  };
+  struct UtilizationEntry {
+    uint32_t pid;
+    uint32_t sm, mem, enc, dec;
+  };
+
+  bool AcquireHandle(DeviceSample& out);
+  void ReadIdentity();
+  bool ReadMemory(DeviceSample& out);
+  void ReadScalars(DeviceSample& out);
+  bool ReadProcesses(DeviceSample& out);
+  bool ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status, const char*& function);
+  bool ReadProcessUtilization(DeviceSample& out);
+  // Marks the device lost when rc says so; returns true when it did.
+  bool MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out);
+
+  const NvmlFunctionTable& nvml_;
+  const uint32_t index_;
+  const DriverTraits traits_;
+  nvmlDevice_t handle_ = nullptr;
+  bool lost_ = false;
+  DeviceIdentity identity_;
+  bool identityRead_ = false;
+  bool memoryV2Usable_ = true;
+  ProcessList lists_[3];
+  std::vector<unsigned char> recordBuffer_;
+  std::vector<nvmlProcessUtilizationSample_t> utilizationBuffer_;
+  unsigned long long lastSeenTimestamp_ = 0;
+  uint64_t lastUtilizationSampleMicros_ = 0;
+  std::vector<UtilizationEntry> lastUtilization_;  // sorted by pid
+};
+
+}  // namespace vramguard

@@ -1,0 +1,263 @@
+#include "sampler.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+
+namespace vramguard {
+
+namespace {
+
+constexpr const char* kThreadName = "vramguard-smpl";  // pthread names are at most 15 characters
+constexpr size_t kMaxQueuedEvents = 4096;
+
+// Every running sampler, so that process exit can stop their threads before libraries unload.
+// Leaked on purpose: it must outlive static destruction at exit.
+std::mutex& RegistryMutex() {
+  static std::mutex* mutex = new std::mutex();
+  return *mutex;
+}
+std::set<Sampler*>& Registry() {
+  static std::set<Sampler*>* registry = new std::set<Sampler*>();
+  return *registry;
+}
+
+void InstallExitHandlerOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(&Sampler::StopAllForExit); });
+}
+
+}  // namespace
+
+Sampler::Sampler(Options options, EventsQueued eventsQueued)
+    : options_(std::move(options)), eventsQueued_(std::move(eventsQueued)) {}
+
+Sampler::~Sampler() { Stop(); }
+
+NvmlAcquireResult Sampler::Start() {
+  NvmlLibrary& nvml = NvmlLibrary::Instance();
+  NvmlAcquireResult result = nvml.Acquire(options_.libraryPath);
+  if (!result.ok) return result;
+  holdsNvml_ = true;
+  system_ = ReadSystemInfo(nvml.table());
+  if (!system_.deviceCount.ok()) {
+    Stop();
+    result.ok = false;
+    result.code = system_.deviceCount.status;
+    result.function = system_.deviceCount.function;
+    result.reason = "nvmlDeviceGetCount_v2 failed with " + NvmlReturnName(result.code) + " (" +
+                    std::to_string(result.code) + ")";
+    return result;
+  }
+  const uint32_t count = system_.deviceCount.value;
+  if (options_.devices.empty()) {
+    for (uint32_t i = 0; i < count; ++i) options_.devices.push_back(i);
+  }
+  for (uint32_t index : options_.devices) {
+    if (index >= count) {
+      Stop();
+      result.ok = false;
+      result.code = NVML_INVALID_ARGUMENT;
+      result.function = "nvmlDeviceGetHandleByIndex_v2";
+      result.reason = "device index " + std::to_string(index) + " does not exist (NVML reports " +
+                      std::to_string(count) + " device" + (count == 1 ? "" : "s") + ")";
+      return result;
+    }
+  }
+  const DriverTraits traits =
+      DriverTraits::FromVersion(system_.driverVersion.ok() ? system_.driverVersion.value : std::string());
+  for (uint32_t index : options_.devices) {
+    readers_.push_back(std::make_unique<DeviceReader>(nvml.table(), index, traits));
+  }
+  wasLost_.assign(readers_.size(), false);
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    Registry().insert(this);
+  }
+  InstallExitHandlerOnce();
+  stopRequested_ = false;
+  threadExited_.store(false, std::memory_order_release);
+  running_.store(true, std::memory_order_release);
+  thread_ = std::thread(&Sampler::Run, this);
+  return result;
+}
+
+void Sampler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stopMutex_);
+    stopRequested_ = true;
+  }
+  stopSignal_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  running_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    Registry().erase(this);
+  }
+  if (holdsNvml_) {
+    holdsNvml_ = false;
+    NvmlLibrary::Instance().Release();
+  }
+}
+
+void Sampler::StopAllForExit() {
+  std::vector<Sampler*> samplers;
+  {
+    std::lock_guard<std::mutex> lock(RegistryMutex());
+    samplers.assign(Registry().begin(), Registry().end());
+  }
+  for (Sampler* sampler : samplers) {
+    {
+      std::lock_guard<std::mutex> lock(sampler->stopMutex_);
+      sampler->stopRequested_ = true;
+    }
+    sampler->stopSignal_.notify_all();
+  }
+  // Wait briefly for the threads to leave NVML; never hang the exit on a stuck driver call.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (Sampler* sampler : samplers) {
+    while (!sampler->threadExited_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+void Sampler::SetWatermarks(std::vector<Watermark> watermarks) {
+  for (Watermark& w : watermarks) std::sort(w.pids.begin(), w.pids.end());
+  std::vector<int8_t> state(watermarks.size(), -1);
+  std::lock_guard<std::mutex> lock(watermarksMutex_);
+  for (size_t i = 0; i < watermarks.size(); ++i) {
+    for (size_t j = 0; j < watermarks_.size(); ++j) {
+      if (watermarks_[j].id == watermarks[i].id && watermarks_[j].thresholdBytes == watermarks[i].thresholdBytes &&
+          watermarks_[j].device == watermarks[i].device) {
+        state[i] = watermarkState_[j];
+      }
+    }
+  }
+  watermarks_ = std::move(watermarks);
+  watermarkState_ = std::move(state);
+}
+
+std::vector<SamplerEvent> Sampler::TakeEvents() {
+  std::vector<SamplerEvent> taken;
+  std::lock_guard<std::mutex> lock(eventsMutex_);
+  taken.swap(events_);
+  return taken;
+}
+
+void Sampler::QueueAndNotify(const std::vector<SamplerEvent>& events) {
+  if (events.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(eventsMutex_);
+    // A JS thread that stopped reading must not make us grow without bound.
+    for (const SamplerEvent& event : events) {
+      if (events_.size() < kMaxQueuedEvents) events_.push_back(event);
+    }
+  }
+  if (eventsQueued_) eventsQueued_();
+}
+
+void Sampler::Pass(Snapshot& snapshot) {
+  const uint64_t started = NowNanosMonotonic();
+  snapshot.timestampMicros = NowMicrosRealtime();
+  snapshot.devices.resize(readers_.size());
+  for (size_t i = 0; i < readers_.size(); ++i) readers_[i]->Read(snapshot.devices[i]);
+  snapshot.sequence = ++sequence_;
+  snapshot.passNanos = NowNanosMonotonic() - started;
+}
+
+void Sampler::Evaluate(const Snapshot& snapshot, std::vector<SamplerEvent>& out) {
+  for (size_t i = 0; i < snapshot.devices.size(); ++i) {
+    const DeviceSample& device = snapshot.devices[i];
+    if (device.lost != wasLost_[i]) {
+      wasLost_[i] = device.lost;
+      SamplerEvent event;
+      event.type = device.lost ? SamplerEvent::Type::kDeviceLost : SamplerEvent::Type::kDeviceRecovered;
+      event.sequence = snapshot.sequence;
+      event.timestampMicros = device.sampledAtMicros;
+      event.device = device.index;
+      event.code = device.lostStatus.status;
+      event.function = device.lostStatus.function;
+      out.push_back(event);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(watermarksMutex_);
+    for (size_t w = 0; w < watermarks_.size(); ++w) {
+      const Watermark& mark = watermarks_[w];
+      const DeviceSample* device = nullptr;
+      for (const DeviceSample& d : snapshot.devices) {
+        if (d.index == mark.device) device = &d;
+      }
+      if (device == nullptr || device->lost) continue;
+      uint64_t value = 0;
+      if (mark.ofPids) {
+        if (!device->processListStatus.ok()) continue;
+        for (const ProcessSample& p : device->processes) {
+          if (p.usedKnown && std::binary_search(mark.pids.begin(), mark.pids.end(), p.pid)) value += p.usedBytes;
+        }
+      } else {
+        if (!device->memoryUsed.ok()) continue;
+        value = device->memoryUsed.value;
+      }
+      const int8_t above = value > mark.thresholdBytes ? 1 : 0;
+      if (above == watermarkState_[w]) continue;
+      watermarkState_[w] = above;
+      SamplerEvent event;
+      event.type = SamplerEvent::Type::kWatermark;
+      event.sequence = snapshot.sequence;
+      event.timestampMicros = device->sampledAtMicros;
+      event.device = mark.device;
+      event.watermarkId = mark.id;
+      event.valueBytes = value;
+      event.thresholdBytes = mark.thresholdBytes;
+      event.above = above == 1;
+      out.push_back(event);
+    }
+  }
+  if (sampleEventWanted_.exchange(false, std::memory_order_acq_rel)) {
+    SamplerEvent event;
+    event.type = SamplerEvent::Type::kSample;
+    event.sequence = snapshot.sequence;
+    event.timestampMicros = snapshot.timestampMicros;
+    out.push_back(event);
+  }
+}
+
+void Sampler::Run() {
+  pthread_setname_np(pthread_self(), kThreadName);
+  try {
+    const auto interval = std::chrono::nanoseconds(options_.intervalNanos);
+    auto next = std::chrono::steady_clock::now();
+    std::vector<SamplerEvent> events;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(stopMutex_);
+        if (stopRequested_) break;
+      }
+      // Evaluate while the snapshot is still ours, publish, then wake JS: a woken reader finds the
+      // snapshot that caused the wake-up.
+      Snapshot& snapshot = latest_.back();
+      Pass(snapshot);
+      events.clear();
+      Evaluate(snapshot, events);
+      latest_.Publish();
+      published_.store(sequence_, std::memory_order_release);
+      QueueAndNotify(events);
+      next += interval;
+      const auto now = std::chrono::steady_clock::now();
+      if (next < now) next = now;  // a pass overran: skip the missed ticks rather than burst
+      std::unique_lock<std::mutex> lock(stopMutex_);
+      stopSignal_.wait_until(lock, next, [this] { return stopRequested_; });
+      if (stopRequested_) break;
+    }
+  } catch (...) {
+    // Nothing is expected to throw here (allocation failure at worst); never let it take the process.
+  }
+  threadExited_.store(true, std::memory_order_release);
+}
+
+}  // namespace vramguard
