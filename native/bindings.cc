@@ -116,6 +116,12 @@ Napi::Value DeviceToJs(Napi::Env env, const DeviceSample& d) {
     o.Set("processes", env.Null());
     missing.Set("processes", Reason(env, d.processListStatus.status, d.processListStatus.function));
   }
+  if (!d.graphicsListStatus.ok() && !d.lost) {
+    missing.Set("graphicsProcesses", Reason(env, d.graphicsListStatus.status, d.graphicsListStatus.function));
+  }
+  if (!d.mpsListStatus.ok() && !d.lost) {
+    missing.Set("mpsProcesses", Reason(env, d.mpsListStatus.status, d.mpsListStatus.function));
+  }
   const nvmlReturn_t utilStatus = d.processUtilizationStatus.status;
   if (utilStatus != NVML_SUCCESS && utilStatus != NVML_NOT_FOUND) {
     missing.Set("processUtilization", Reason(env, utilStatus, d.processUtilizationStatus.function));
@@ -215,7 +221,15 @@ Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   const NvmlAcquireResult result = nvml.Acquire(OptionalString(info[0]));
   if (!result.ok) return FailureToJs(env, result);
   const SystemInfo system = ReadSystemInfo(nvml.table());
-  const uint32_t count = system.deviceCount.ok() ? system.deviceCount.value : 0;
+  if (!system.deviceCount.ok()) {
+    nvml.Release();
+    NvmlAcquireResult bad;
+    bad.code = system.deviceCount.status;
+    bad.function = system.deviceCount.function;
+    bad.reason = "nvmlDeviceGetCount_v2 failed with " + NvmlReturnName(bad.code) + " (" + std::to_string(bad.code) + ")";
+    return FailureToJs(env, bad);
+  }
+  const uint32_t count = system.deviceCount.value;
   if (devices.empty()) {
     for (uint32_t i = 0; i < count; ++i) devices.push_back(i);
   }

@@ -140,15 +140,32 @@ bool DeviceReader::AcquireHandle(DeviceSample& out) {
   if (handle_ != nullptr && !lost_) return true;
   // First use, or a lost device being probed: get the handle anew (a recovered GPU may have a new one).
   nvmlDevice_t handle = nullptr;
+  constexpr const char* fn = "nvmlDeviceGetHandleByIndex_v2";
   const nvmlReturn_t rc = nvml_.nvmlDeviceGetHandleByIndex_v2(index_, &handle);
   if (rc != NVML_SUCCESS) {
-    out.lost = true;
-    out.lostStatus.Fail(rc, "nvmlDeviceGetHandleByIndex_v2");
-    lost_ = true;
+    // Lost, or not ours to read (NO_PERMISSION in a restricted container): nothing can be read now.
+    if (!MarkLostIf(rc, fn, out)) FailAll(rc, fn, out);
+    handle_ = nullptr;
     return false;
   }
   handle_ = handle;
   return true;
+}
+
+void DeviceReader::FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out) {
+  out.memoryInfoVersion = 0;
+  for (Reading<uint64_t>* r : {&out.memoryTotal, &out.memoryUsed, &out.memoryFree, &out.memoryReserved}) r->Fail(rc, fn);
+  for (Reading<uint32_t>* r : {&out.gpuUtilPercent, &out.memoryUtilPercent, &out.temperatureCelsius,
+                               &out.powerUsageMilliwatts, &out.powerLimitMilliwatts, &out.smClockMhz,
+                               &out.memoryClockMhz}) {
+    r->Fail(rc, fn);
+  }
+  for (Reading<int>* r : {&out.processListStatus, &out.graphicsListStatus, &out.mpsListStatus,
+                          &out.processUtilizationStatus}) {
+    r->Fail(rc, fn);
+  }
+  out.processes.clear();
+  out.processLayout = ProcessRecordLayout::kNone;
 }
 
 void DeviceReader::ReadIdentity() {
@@ -322,12 +339,11 @@ bool DeviceReader::ReadProcesses(DeviceSample& out) {
     nvmlReturn_t status = NVML_SUCCESS;
     const char* function = "";
     if (!ReadProcessList(lists_[slot], out, status, function)) return false;
-    if (slot == 0) {
-      if (status == NVML_SUCCESS) {
-        out.processListStatus.Set(0, function);
-      } else {
-        out.processListStatus.Fail(status, function);
-      }
+    Reading<int>& listStatus = slot == 0 ? out.processListStatus : slot == 1 ? out.graphicsListStatus : out.mpsListStatus;
+    if (status == NVML_SUCCESS) {
+      listStatus.Set(0, function);
+    } else {
+      listStatus.Fail(status, function);
     }
   }
   return true;
@@ -416,22 +432,8 @@ void DeviceReader::Read(DeviceSample& out) {
       if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out);
     }
   }
-  if (lost_) {
-    // Everything but identity is unknown while lost; the reason is the call that found it.
-    const nvmlReturn_t rc = out.lostStatus.status;
-    const char* fn = out.lostStatus.function;
-    out.memoryInfoVersion = 0;
-    for (Reading<uint64_t>* r : {&out.memoryTotal, &out.memoryUsed, &out.memoryFree, &out.memoryReserved}) r->Fail(rc, fn);
-    for (Reading<uint32_t>* r : {&out.gpuUtilPercent, &out.memoryUtilPercent, &out.temperatureCelsius,
-                                 &out.powerUsageMilliwatts, &out.powerLimitMilliwatts, &out.smClockMhz,
-                                 &out.memoryClockMhz}) {
-      r->Fail(rc, fn);
-    }
-    out.processListStatus.Fail(rc, fn);
-    out.processUtilizationStatus.Fail(rc, fn);
-    out.processes.clear();
-    out.processLayout = ProcessRecordLayout::kNone;
-  }
+  // Everything but identity is unknown while lost; the reason is the call that found it.
+  if (lost_) FailAll(out.lostStatus.status, out.lostStatus.function, out);
   out.identity = identity_;
   out.readNanos = NowNanosMonotonic() - started;
 }

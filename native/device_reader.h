@@ -60,6 +60,8 @@ class DeviceReader {
   };
 
   bool AcquireHandle(DeviceSample& out);
+  // Marks every reading absent with rc (device lost or unreadable).
+  static void FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out);
   void ReadIdentity();
   bool ReadMemory(DeviceSample& out);
   void ReadScalars(DeviceSample& out);

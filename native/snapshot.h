@@ -89,6 +89,8 @@ struct DeviceSample {
 
   ProcessRecordLayout processLayout = ProcessRecordLayout::kNone;
   Reading<int> processListStatus;         // status of the compute list (the one that matters for VRAM)
+  Reading<int> graphicsListStatus;
+  Reading<int> mpsListStatus;
   Reading<int> processUtilizationStatus;  // SUCCESS or NOT_FOUND (no new samples) are both fine
   std::vector<ProcessSample> processes;   // sorted by pid
 

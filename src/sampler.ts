@@ -1,0 +1,313 @@
+// Sampler: NVML read on a native thread every `interval`; the latest snapshot read synchronously with
+// no NVML call; the next one awaited; watermark crossings and lost GPUs delivered as events.
+import { EventEmitter } from 'node:events';
+
+import { ClosedError, InvalidOptionError, type NvmlReason } from './errors';
+import * as nvml from './nvml';
+import type { NativeEvent, NativeSampler } from './nvml';
+import type { Snapshot, SystemInfo } from './types';
+import { type Duration, parseBytes, parseDuration, type ByteSize } from './units';
+
+export interface SamplerOptions {
+  /** How often to read; default '1s', at least 10 ms. */
+  interval?: Duration;
+  /** Devices to read, by index or UUID; default all. */
+  devices?: Array<number | string>;
+  /** Path of libnvidia-ml.so.1 (default: VRAMGUARD_NVML_LIBRARY, else the system's). */
+  libraryPath?: string;
+}
+
+/** "Tell me when this crosses thresholdBytes": a device's used bytes, or the summed bytes of some pids. */
+export interface WatermarkSpec {
+  /** Device index. */
+  device: number;
+  thresholdBytes: ByteSize;
+  /** When given, the sum of these pids' used bytes on the device; else the device's used bytes. */
+  pids?: number[];
+}
+
+export interface WatermarkCrossing {
+  watermark: Watermark;
+  device: number;
+  valueBytes: number;
+  thresholdBytes: number;
+  /** True when the value went above the threshold, false when it fell back to or below it. */
+  above: boolean;
+  /** The snapshot the crossing was seen in (already the sampler's latest). */
+  sequence: number;
+  /** When the device was read, ms since the epoch. */
+  timestamp: number;
+}
+
+export interface DeviceLostEvent {
+  device: number;
+  reason: NvmlReason;
+  timestamp: number;
+}
+
+export interface DeviceRecoveredEvent {
+  device: number;
+  timestamp: number;
+}
+
+export interface SamplerEvents {
+  watermark: [WatermarkCrossing];
+  'device-lost': [DeviceLostEvent];
+  'device-recovered': [DeviceRecoveredEvent];
+  sample: [Snapshot];
+}
+
+/** A registered watermark; change it with update(), drop it with remove(). */
+export class Watermark {
+  /** Last known side of the threshold (undefined before the first evaluation). */
+  above: boolean | undefined;
+  constructor(
+    readonly id: number,
+    private spec: { device: number; thresholdBytes: number; pids?: number[] },
+    private readonly owner: Sampler,
+  ) {}
+
+  get device(): number {
+    return this.spec.device;
+  }
+  get thresholdBytes(): number {
+    return this.spec.thresholdBytes;
+  }
+  get pids(): readonly number[] | undefined {
+    return this.spec.pids;
+  }
+
+  /** Changes the threshold and/or the pid set (e.g. when the process tree changes). */
+  update(change: { thresholdBytes?: ByteSize; pids?: number[] }): void {
+    const thresholdBytes =
+      change.thresholdBytes === undefined ? this.spec.thresholdBytes : parseBytes(change.thresholdBytes, 'thresholdBytes');
+    if (thresholdBytes !== this.spec.thresholdBytes) this.above = undefined;
+    this.spec = { ...this.spec, thresholdBytes, pids: change.pids ?? this.spec.pids };
+    this.owner.syncWatermarks();
+  }
+
+  remove(): void {
+    this.owner.removeWatermark(this);
+  }
+
+  /** @internal */
+  toNative(): nvml.NativeWatermark {
+    return { id: this.id, ...this.spec };
+  }
+}
+
+const MIN_INTERVAL_MS = 10;
+
+export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterable<Snapshot> {
+  readonly intervalMs: number;
+  private readonly requestedDevices: Array<number | string> | undefined;
+  private readonly libraryPath: string | undefined;
+  private native: NativeSampler | undefined;
+  private state: 'new' | 'running' | 'closed' = 'new';
+  private cached: Snapshot | null = null;
+  private readonly waiters: Array<{ resolve: (s: Snapshot) => void; reject: (e: Error) => void }> = [];
+  private readonly watermarks = new Map<number, Watermark>();
+  private nextWatermarkId = 1;
+  private startInfo: nvml.NativeStart | undefined;
+
+  constructor(options: SamplerOptions = {}) {
+    super();
+    // 'sample' listeners hear every pass: ask the native thread for a wake-up per pass while any exist.
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'sample') this.native?.requestSample();
+    });
+    this.intervalMs = parseDuration(options.interval ?? '1s', 'interval');
+    if (this.intervalMs < MIN_INTERVAL_MS) {
+      throw new InvalidOptionError('interval', `must be at least ${MIN_INTERVAL_MS} ms, got ${this.intervalMs} ms`);
+    }
+    if (options.devices !== undefined) {
+      if (!Array.isArray(options.devices) || options.devices.length === 0) {
+        throw new InvalidOptionError('devices', 'expected a non-empty array of device indexes or UUIDs');
+      }
+      for (const device of options.devices) {
+        const ok = typeof device === 'string' ? device.length > 0 : Number.isInteger(device) && device >= 0;
+        if (!ok) throw new InvalidOptionError('devices', `not a device index or UUID: ${JSON.stringify(device)}`);
+      }
+    }
+    this.requestedDevices = options.devices;
+    this.libraryPath = options.libraryPath;
+  }
+
+  /** Loads NVML (shared, reference counted) and starts the native thread. Throws a typed NvmlError. */
+  start(): this {
+    if (this.state === 'closed') throw new ClosedError('sampler');
+    if (this.state === 'running') return this;
+    const devices = this.resolveDevices();
+    const native = new (nvml.binding().Sampler)(
+      { intervalMs: this.intervalMs, devices, libraryPath: this.libraryPath },
+      (events) => this.onNativeEvents(events),
+    );
+    const started = native.start();
+    if (!started.ok) throw nvml.startFailure(started);
+    this.native = native;
+    this.startInfo = started;
+    this.state = 'running';
+    this.syncWatermarks();
+    if (this.listenerCount('sample') > 0) native.requestSample();
+    return this;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Driver, NVML and CUDA versions, as read at start. */
+  get system(): SystemInfo | undefined {
+    return this.startInfo?.system;
+  }
+
+  /** Indexes of the devices being read. */
+  get devices(): number[] {
+    return this.startInfo?.devices ?? [];
+  }
+
+  /** Capabilities of the loaded library. */
+  get capabilities(): nvml.NvmlCapabilities | undefined {
+    return this.startInfo ? nvml.capabilitiesFrom(this.startInfo.symbols) : undefined;
+  }
+
+  /** Whether the loaded library is vramguard's mock. */
+  get isMock(): boolean {
+    return this.startInfo?.isMock ?? false;
+  }
+
+  /**
+   * The newest snapshot, or null before the first pass. Synchronous, no NVML call: it reads what the
+   * native thread published. The same object is returned until a newer pass is published.
+   */
+  latest(): Snapshot | null {
+    if (!this.native) return this.cached;
+    const fresh = this.native.latest(this.cached?.sequence);
+    if (fresh !== undefined && fresh !== null) this.cached = Object.freeze(fresh) as Snapshot;
+    return this.cached;
+  }
+
+  /** Resolves with the snapshot of the next pass. */
+  next(): Promise<Snapshot> {
+    if (this.state !== 'running' || !this.native) return Promise.reject(new ClosedError('sampler'));
+    return new Promise<Snapshot>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (this.waiters.length === 1) this.native?.setKeepAlive(true);
+      this.native?.requestSample();
+    });
+  }
+
+  /** `for await (const snapshot of sampler)`: one snapshot per pass until the sampler is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Snapshot> {
+    while (this.state === 'running') {
+      try {
+        yield await this.next();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+    }
+  }
+
+  /** Registers a watermark; crossings (both ways) arrive as 'watermark' events. */
+  watch(spec: WatermarkSpec): Watermark {
+    if (this.state === 'closed') throw new ClosedError('sampler');
+    if (!Number.isInteger(spec.device) || spec.device < 0) {
+      throw new InvalidOptionError('device', `expected a device index, got ${JSON.stringify(spec.device)}`);
+    }
+    if (spec.pids !== undefined && (!Array.isArray(spec.pids) || spec.pids.some((p) => !Number.isInteger(p) || p <= 0))) {
+      throw new InvalidOptionError('pids', `expected an array of positive pids, got ${JSON.stringify(spec.pids)}`);
+    }
+    const watermark = new Watermark(
+      this.nextWatermarkId++,
+      { device: spec.device, thresholdBytes: parseBytes(spec.thresholdBytes, 'thresholdBytes'), pids: spec.pids },
+      this,
+    );
+    this.watermarks.set(watermark.id, watermark);
+    this.syncWatermarks();
+    return watermark;
+  }
+
+  /** @internal */
+  removeWatermark(watermark: Watermark): void {
+    if (this.watermarks.delete(watermark.id)) this.syncWatermarks();
+  }
+
+  /** @internal Hands the current watermark set to the native thread. */
+  syncWatermarks(): void {
+    if (this.state !== 'running' || !this.native) return;
+    this.native.setWatermarks([...this.watermarks.values()].map((w) => w.toNative()));
+  }
+
+  /** Stops and joins the native thread; pending next() calls reject with ClosedError. Idempotent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.latest();
+    this.state = 'closed';
+    this.native?.stop();
+    this.native = undefined;
+    const waiters = this.waiters.splice(0);
+    for (const waiter of waiters) waiter.reject(new ClosedError('sampler'));
+  }
+
+  private resolveDevices(): number[] | undefined {
+    if (!this.requestedDevices) return undefined;
+    if (this.requestedDevices.every((d) => typeof d === 'number')) return this.requestedDevices as number[];
+    // UUIDs: one identity read to map them to indexes (start-up only).
+    const { snapshot } = nvml.readOnce({ libraryPath: this.libraryPath });
+    return this.requestedDevices.map((wanted) => {
+      if (typeof wanted === 'number') return wanted;
+      const device = snapshot.devices.find((d) => d.uuid === wanted || d.pciBusId?.toLowerCase() === wanted.toLowerCase());
+      if (!device) {
+        const known = snapshot.devices.map((d) => d.uuid).join(', ');
+        throw new InvalidOptionError('devices', `no device with UUID ${wanted} (devices: ${known || 'none'})`);
+      }
+      return device.index;
+    });
+  }
+
+  private onNativeEvents(events: NativeEvent[]): void {
+    if (this.state !== 'running') return;
+    for (const event of events) {
+      switch (event.type) {
+        case 'sample': {
+          const snapshot = this.latest();
+          const waiters = this.waiters.splice(0);
+          if (waiters.length > 0) this.native?.setKeepAlive(false);
+          if (this.listenerCount('sample') > 0) this.native?.requestSample();
+          if (snapshot) {
+            for (const waiter of waiters) waiter.resolve(snapshot);
+            this.emit('sample', snapshot);
+          }
+          break;
+        }
+        case 'watermark': {
+          const watermark = this.watermarks.get(event.id ?? -1);
+          if (!watermark) break;
+          watermark.above = event.above;
+          this.latest();
+          this.emit('watermark', {
+            watermark,
+            device: event.device,
+            valueBytes: event.valueBytes ?? 0,
+            thresholdBytes: event.thresholdBytes ?? 0,
+            above: event.above ?? false,
+            sequence: event.sequence,
+            timestamp: event.timestamp,
+          });
+          break;
+        }
+        case 'device-lost':
+          this.emit('device-lost', {
+            device: event.device,
+            reason: event.reason ?? { code: 'GPU_IS_LOST', returnValue: 15, function: 'unknown' },
+            timestamp: event.timestamp,
+          });
+          break;
+        case 'device-recovered':
+          this.emit('device-recovered', { device: event.device, timestamp: event.timestamp });
+          break;
+      }
+    }
+  }
+}

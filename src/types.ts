@@ -1,0 +1,79 @@
+// The shapes the native sampler produces. Base units throughout: bytes, ratios 0..1, watts, degrees
+// Celsius, hertz, milliseconds since the epoch. Every reading may be null; `missing` says why.
+import type { NvmlReason } from './errors';
+
+export type ProcessType = 'compute' | 'graphics' | 'mps';
+
+/** Which record layout the process lists were read with (see README, "driver eras"). */
+export type ProcessRecordLayout = 'v3' | 'v3-535-32byte' | 'v2' | 'v1';
+
+export interface ProcessSample {
+  pid: number;
+  /** Null when NVML cannot attribute memory to the process (it reports "not available"). */
+  usedBytes: number | null;
+  /** The lists the pid appeared in. */
+  types: ProcessType[];
+  /** MIG instance ids; null outside MIG mode or on drivers that do not report them. */
+  gpuInstanceId: number | null;
+  computeInstanceId: number | null;
+  /** Null when the device cannot report per-process utilization. */
+  smUtilizationRatio: number | null;
+  memoryUtilizationRatio: number | null;
+  encoderUtilizationRatio: number | null;
+  decoderUtilizationRatio: number | null;
+}
+
+export interface DeviceSample {
+  index: number;
+  uuid: string | null;
+  name: string | null;
+  pciBusId: string | null;
+  /** PCI device id << 16 | vendor id. */
+  pciDeviceId: number | null;
+  /** True while the GPU is lost (fell off the bus, XID 79, ...): its readings are null meanwhile. */
+  lost: boolean;
+  lostReason: NvmlReason | null;
+  memoryTotalBytes: number | null;
+  /** With memory info v2, excludes the driver's reservation; with v1 it includes it. */
+  memoryUsedBytes: number | null;
+  memoryFreeBytes: number | null;
+  /** Only with memory info v2. */
+  memoryReservedBytes: number | null;
+  /** 2 or 1: which nvmlDeviceGetMemoryInfo version answered. */
+  memoryInfoVersion: 1 | 2 | null;
+  gpuUtilizationRatio: number | null;
+  memoryUtilizationRatio: number | null;
+  temperatureCelsius: number | null;
+  powerUsageWatts: number | null;
+  powerLimitWatts: number | null;
+  smClockHertz: number | null;
+  memoryClockHertz: number | null;
+  processRecordLayout: ProcessRecordLayout | null;
+  /** Null when the process list could not be read (see missing.processes). */
+  processes: ProcessSample[] | null;
+  /** False when NVML had no new per-process utilization samples this pass (values carried over). */
+  processUtilizationFresh: boolean;
+  /** When this device was read, milliseconds since the epoch. */
+  sampledAt: number;
+  readDurationMs: number;
+  /** For each null field (and `processes`, `processUtilization`): NVML's reason. */
+  missing: Partial<Record<string, NvmlReason>>;
+}
+
+export interface Snapshot {
+  /** Increases by one per sampling pass. */
+  sequence: number;
+  /** Start of the pass, milliseconds since the epoch. */
+  timestamp: number;
+  passDurationMs: number;
+  devices: DeviceSample[];
+}
+
+export interface SystemInfo {
+  driverVersion: string | null;
+  nvmlVersion: string | null;
+  /** e.g. "12.4" */
+  cudaDriverVersion: string | null;
+  deviceCount: number | null;
+  missing: Partial<Record<string, NvmlReason>>;
+}

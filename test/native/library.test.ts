@@ -1,0 +1,69 @@
+// No NVIDIA library, or a bad scenario: the module still loads and says why in one line.
+import { writeFileSync } from 'node:fs';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { NvmlUnavailableError } from '../../src/errors';
+import * as nvml from '../../src/nvml';
+import { Sampler } from '../../src/sampler';
+import { createMockNvml } from '../../src/testing';
+
+const saved = { ...process.env };
+afterEach(() => {
+  for (const key of ['VRAMGUARD_NVML_LIBRARY', 'VRAMGUARD_MOCK_SCENARIO', 'VRAMGUARD_MOCK_CONTROL']) {
+    if (saved[key] === undefined) delete process.env[key];
+    else process.env[key] = saved[key];
+  }
+});
+
+describe('without a usable NVML', () => {
+  it('reports a missing library without throwing from available()', () => {
+    const path = '/nonexistent/libnvidia-ml.so.1';
+    expect(nvml.available({ libraryPath: path })).toBe(false);
+    const reason = nvml.unavailableReason({ libraryPath: path })!;
+    expect(reason).toContain(path);
+    expect(reason).not.toContain('\n');
+    const error = (() => {
+      try {
+        new Sampler({ libraryPath: path }).start();
+      } catch (e) {
+        return e as NvmlUnavailableError;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(NvmlUnavailableError);
+    expect(error).toMatchObject({ code: 'LIBRARY_NOT_FOUND', returnValue: 12, nvmlFunction: 'dlopen' });
+  });
+
+  it('explains a bad scenario: file, JSON path and what is wrong', () => {
+    const mock = createMockNvml({ devices: [{ memory: { total: 1024 } }] });
+    try {
+      writeFileSync(mock.scenarioPath, JSON.stringify({ devices: [{ memory: { total: 'lots' } }] }));
+      mock.activate();
+      expect(() => nvml.probe()).toThrow(NvmlUnavailableError);
+      const reason = nvml.unavailableReason()!;
+      expect(reason).toContain(mock.scenarioPath);
+      expect(reason).toContain('$.devices[0].memory.total');
+      expect(reason).not.toContain('\n');
+
+      writeFileSync(mock.scenarioPath, '{ "devices": [ { "memory": { "total": 1 } } ');
+      expect(() => nvml.probe()).toThrow(/scenario\.json:1:45: invalid JSON/);
+
+      writeFileSync(mock.scenarioPath, JSON.stringify({ devices: [{ memory: { total: 1 } }], typo: true }));
+      expect(() => nvml.probe()).toThrow(/typo/);
+    } finally {
+      mock.cleanup();
+    }
+  });
+
+  it('explains a missing scenario variable', () => {
+    const mock = createMockNvml({ devices: [{ memory: { total: 1024 } }] });
+    try {
+      process.env.VRAMGUARD_NVML_LIBRARY = mock.libraryPath;
+      delete process.env.VRAMGUARD_MOCK_SCENARIO;
+      expect(() => nvml.probe()).toThrow(/VRAMGUARD_MOCK_SCENARIO/);
+    } finally {
+      mock.cleanup();
+    }
+  });
+});
