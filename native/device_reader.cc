@@ -22,20 +22,20 @@ bool IsVersionProblem(nvmlReturn_t rc) {
 }
 
 template <typename Fn>
-bool ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned size, Reading<std::string>& out) {
+nvmlReturn_t ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned size, Reading<std::string>& out) {
   if (fn == nullptr) {
     out.Fail(NVML_FUNCTION_NOT_FOUND, name);
-    return false;
+    return NVML_FUNCTION_NOT_FOUND;
   }
   char buffer[128] = {0};
   const nvmlReturn_t rc = fn(handle, buffer, std::min<unsigned>(size, sizeof buffer));
   if (rc != NVML_SUCCESS) {
     out.Fail(rc, name);
-    return false;
+    return rc;
   }
   buffer[sizeof buffer - 1] = '\0';
   out.Set(std::string(buffer), name);
-  return true;
+  return rc;
 }
 
 }  // namespace
@@ -168,17 +168,21 @@ void DeviceReader::FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out) {
   out.processLayout = ProcessRecordLayout::kNone;
 }
 
-void DeviceReader::ReadIdentity() {
-  ReadString(nvml_.nvmlDeviceGetUUID, "nvmlDeviceGetUUID", handle_, NVML_DEVICE_UUID_V2_BUFFER_SIZE, identity_.uuid);
-  ReadString(nvml_.nvmlDeviceGetName, "nvmlDeviceGetName", handle_, NVML_DEVICE_NAME_V2_BUFFER_SIZE, identity_.name);
+bool DeviceReader::ReadIdentity(DeviceSample& out) {
+  nvmlReturn_t rc =
+      ReadString(nvml_.nvmlDeviceGetUUID, "nvmlDeviceGetUUID", handle_, NVML_DEVICE_UUID_V2_BUFFER_SIZE, identity_.uuid);
+  if (MarkLostIf(rc, "nvmlDeviceGetUUID", out)) return false;
+  rc = ReadString(nvml_.nvmlDeviceGetName, "nvmlDeviceGetName", handle_, NVML_DEVICE_NAME_V2_BUFFER_SIZE, identity_.name);
+  if (MarkLostIf(rc, "nvmlDeviceGetName", out)) return false;
   if (nvml_.nvmlDeviceGetPciInfo_v3 == nullptr) {
     identity_.pciBusId.Fail(NVML_FUNCTION_NOT_FOUND, "nvmlDeviceGetPciInfo_v3");
     identity_.pciDeviceId.Fail(NVML_FUNCTION_NOT_FOUND, "nvmlDeviceGetPciInfo_v3");
-    return;
+    return true;
   }
   nvmlPciInfo_t pci;
   std::memset(&pci, 0, sizeof pci);
-  const nvmlReturn_t rc = nvml_.nvmlDeviceGetPciInfo_v3(handle_, &pci);
+  rc = nvml_.nvmlDeviceGetPciInfo_v3(handle_, &pci);
+  if (MarkLostIf(rc, "nvmlDeviceGetPciInfo_v3", out)) return false;
   if (rc == NVML_SUCCESS) {
     pci.busId[sizeof pci.busId - 1] = '\0';
     identity_.pciBusId.Set(pci.busId, "nvmlDeviceGetPciInfo_v3");
@@ -187,6 +191,7 @@ void DeviceReader::ReadIdentity() {
     identity_.pciBusId.Fail(rc, "nvmlDeviceGetPciInfo_v3");
     identity_.pciDeviceId.Fail(rc, "nvmlDeviceGetPciInfo_v3");
   }
+  return true;
 }
 
 bool DeviceReader::ReadMemory(DeviceSample& out) {
@@ -424,11 +429,8 @@ void DeviceReader::Read(DeviceSample& out) {
     lost_ = false;
     if (ReadMemory(out)) {
       // A device read for the first time, or back from lost, has its identity read (anew).
-      if (!identityRead_ || wasLost) {
-        ReadIdentity();
-        identityRead_ = true;
-      }
-      ReadScalars(out);
+      if (!identityRead_ || wasLost) identityRead_ = ReadIdentity(out);
+      if (!lost_) ReadScalars(out);
       if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out);
     }
   }

@@ -62,7 +62,8 @@ class DeviceReader {
   bool AcquireHandle(DeviceSample& out);
   // Marks every reading absent with rc (device lost or unreadable).
   static void FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out);
-  void ReadIdentity();
+  // Reads uuid, name and PCI identity once (and again after the device comes back). False when lost.
+  bool ReadIdentity(DeviceSample& out);
   bool ReadMemory(DeviceSample& out);
   void ReadScalars(DeviceSample& out);
   bool ReadProcesses(DeviceSample& out);
