@@ -525,8 +525,10 @@ nvmlReturn_t listProcesses(const Device &device, unsigned typeMask, RecordLayout
   return NVML_SUCCESS;
 }
 
+#if !VG_MOCK_LEGACY_SYMBOLS
 // What the _v3 entry points write in this era.
 RecordLayout v3Layout(const Session &s) { return s.scenario.era == Era::V3_32 ? RecordLayout::V535 : RecordLayout::V2; }
+#endif
 
 }  // namespace
 }  // namespace vgmock
