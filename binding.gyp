@@ -29,7 +29,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1"],
+      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1", "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map"],
       "libraries": ["-lpthread"]
     },
     {
@@ -45,7 +45,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1"],
+      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1", "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map"],
       "libraries": ["-lpthread"]
     }
   ]
