@@ -28,8 +28,13 @@
       "include_dirs": ["native"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1", "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
       "libraries": ["-lpthread"]
     },
     {
@@ -44,8 +49,13 @@
       "defines": ["VG_MOCK_LEGACY_SYMBOLS=1"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-Wl,-soname,libnvidia-ml.so.1", "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
       "libraries": ["-lpthread"]
     }
   ]

@@ -106,7 +106,15 @@ class ControlFile {
     } else if (static_cast<std::uint64_t>(st.st_size) < offset_) {
       restart();  // truncated
     }
-    if (static_cast<std::uint64_t>(st.st_size) == offset_) return;
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    if (size == offset_) return;
+    // Only a partial line is left past offset_: read again once the file changes.
+    if (size == scannedSize_ && st.st_mtim.tv_sec == scannedMtime_.tv_sec &&
+        st.st_mtim.tv_nsec == scannedMtime_.tv_nsec) {
+      return;
+    }
+    scannedSize_ = size;
+    scannedMtime_ = st.st_mtim;
 
     const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -152,6 +160,7 @@ class ControlFile {
     offset_ = 0;
     lineNumber_ = 0;
     skippingLongLine_ = false;
+    scannedSize_ = UINT64_MAX;
   }
 
   std::string path_;
@@ -161,6 +170,8 @@ class ControlFile {
   std::uint64_t offset_ = 0;  // everything before it has been taken (it follows a '\n')
   std::uint64_t lineNumber_ = 0;
   bool skippingLongLine_ = false;
+  std::uint64_t scannedSize_ = UINT64_MAX;  // size and mtime when last read (to skip re-reading a partial line)
+  timespec scannedMtime_ = {0, 0};
 };
 
 // ---- Processes the mock follows ------------------------------------------------------------------------
@@ -192,7 +203,6 @@ struct Session {
   Session(Scenario loaded, std::string controlPath)
       : scenario(std::move(loaded)), control(std::move(controlPath)), startNs(clockNs(CLOCK_MONOTONIC)) {
     rules = scenario.errors;
-    calls.fill(0);
   }
 
   Scenario scenario;  // devices change as ops apply
@@ -202,7 +212,7 @@ struct Session {
   std::size_t nextTimelineEntry = 0;
   bool polled = false;
   std::uint64_t lastPollNs = 0;
-  CallCounts calls;
+  CallCounts calls{};
   std::map<std::string, CallCounts> callsByThread;
 };
 
@@ -342,7 +352,10 @@ void applyOp(Globals &g, Session &s, const Op &op, const std::string &origin) {
   }
 }
 
-void pollControlFile(Globals &g, Session &s) {
+// replay: this is the session's first read, during the nvmlInit_v2 that started it. The file is a log
+// applied on top of the scenario, so its earlier lines apply again, except writeStats: the stats file
+// an earlier session wrote is left alone.
+void pollControlFile(Globals &g, Session &s, bool replay) {
   std::vector<ControlFile::Line> lines;
   std::vector<std::string> warnings;
   s.control.readNewLines(&lines, &warnings);
@@ -360,7 +373,9 @@ void pollControlFile(Globals &g, Session &s) {
       continue;
     }
     try {
-      applyOp(g, s, parseOp(value, "$", context), origin);
+      const Op op = parseOp(value, "$", context);
+      if (replay && op.kind == OpKind::WriteStats) continue;
+      applyOp(g, s, op, origin);
     } catch (const InputError &e) {
       addWarning(g, origin + ": " + e.describe());
     }
@@ -381,9 +396,7 @@ void dropExitedProcesses(Session &s) {
 void enterCall(Globals &g, Session &s, Fn fn) {
   const std::size_t fnIndex = static_cast<std::size_t>(fn);
   ++s.calls[fnIndex];
-  auto inserted = s.callsByThread.emplace(threadName(), CallCounts{});
-  if (inserted.second) inserted.first->second.fill(0);
-  ++inserted.first->second[fnIndex];
+  ++s.callsByThread.emplace(threadName(), CallCounts{}).first->second[fnIndex];
 
   const std::uint64_t now = clockNs(CLOCK_MONOTONIC);
   const std::uint64_t elapsedMs = (now - s.startNs) / 1000000u;
@@ -396,9 +409,10 @@ void enterCall(Globals &g, Session &s, Fn fn) {
     }
   }
   if (!s.polled || now - s.lastPollNs >= kPollIntervalNs) {
+    const bool replay = !s.polled;
     s.polled = true;
     s.lastPollNs = now;
-    pollControlFile(g, s);
+    pollControlFile(g, s, replay);
     dropExitedProcesses(s);
   }
 }

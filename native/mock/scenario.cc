@@ -209,8 +209,8 @@ namespace {
 
 using json::Value;
 
-std::string index(const std::string &path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
-std::string member(const std::string &path, const std::string &key) { return path + json::pathKey(key); }
+std::string indexPath(const std::string &path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+std::string memberPath(const std::string &path, const std::string &key) { return path + json::pathKey(key); }
 
 const Value &requireObject(const Value &value, const std::string &path) {
   if (!value.isObject()) throw InputError(path, "expected an object, got " + value.describe());
@@ -230,7 +230,7 @@ void checkKeys(const Value &object, const std::string &path, const char *const *
     if (known) continue;
     std::string list;
     for (const char *const *key = allowed; *key; ++key) list += std::string(list.empty() ? "" : ", ") + *key;
-    throw InputError(member(path, m.key), "unknown key (expected one of: " + list + ")");
+    throw InputError(memberPath(path, m.key), "unknown key (expected one of: " + list + ")");
   }
 }
 
@@ -328,6 +328,7 @@ Fn readFunction(const Value &value, const std::string &path) {
 nvmlReturn_t readReturnCode(const Value &value, const std::string &path) {
   if (value.isString()) {
     std::string name = value.text;
+    if (name == "SUCCESS" || name == "NVML_SUCCESS") throw InputError(path, "an injected error cannot be SUCCESS");
     if (name.compare(0, 11, "NVML_ERROR_") == 0) name = name.substr(11);
 #define VG_MOCK_MATCH_CODE(codeName, codeValue) \
   if (name == #codeName && codeValue != 0) return codeValue;
@@ -354,7 +355,7 @@ void applyProcessFields(const Value &object, Process *process, const std::string
   requireObject(object, path);
   checkKeys(object, path, kProcessKeys);
   for (const json::Member &m : object.members) {
-    const std::string at = member(path, m.key);
+    const std::string at = memberPath(path, m.key);
     const Value &v = m.value;
     if (m.key == "pid") {
       process->pid = static_cast<std::uint32_t>(readUintInRange(v, at, 1, INT32_MAX));
@@ -394,7 +395,7 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
   requireObject(object, path);
   checkKeys(object, path, kDeviceKeys);
   for (const json::Member &m : object.members) {
-    const std::string at = member(path, m.key);
+    const std::string at = memberPath(path, m.key);
     const Value &v = m.value;
     if (m.key == "name") {
       device->name = readNullable<std::string>(
@@ -409,9 +410,9 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
     } else if (m.key == "memory") {
       requireObject(v, at);
       checkKeys(v, at, kMemoryKeys);
-      if (const Value *x = v.find("total")) device->memoryTotal = readUint64(*x, member(at, "total"));
-      if (const Value *x = v.find("reserved")) device->memoryReserved = readUint64(*x, member(at, "reserved"));
-      if (const Value *x = v.find("otherUsed")) device->memoryOtherUsed = readUint64(*x, member(at, "otherUsed"));
+      if (const Value *x = v.find("total")) device->memoryTotal = readUint64(*x, memberPath(at, "total"));
+      if (const Value *x = v.find("reserved")) device->memoryReserved = readUint64(*x, memberPath(at, "reserved"));
+      if (const Value *x = v.find("otherUsed")) device->memoryOtherUsed = readUint64(*x, memberPath(at, "otherUsed"));
     } else if (m.key == "utilization") {
       if (v.isNull()) {
         device->gpuUtilPercent = device->memoryUtilPercent = std::nullopt;
@@ -420,10 +421,10 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
       requireObject(v, at);
       checkKeys(v, at, kUtilizationKeys);
       if (const Value *x = v.find("gpuPercent")) {
-        device->gpuUtilPercent = readNullable<std::uint32_t>(*x, member(at, "gpuPercent"), readPercent);
+        device->gpuUtilPercent = readNullable<std::uint32_t>(*x, memberPath(at, "gpuPercent"), readPercent);
       }
       if (const Value *x = v.find("memoryPercent")) {
-        device->memoryUtilPercent = readNullable<std::uint32_t>(*x, member(at, "memoryPercent"), readPercent);
+        device->memoryUtilPercent = readNullable<std::uint32_t>(*x, memberPath(at, "memoryPercent"), readPercent);
       }
     } else if (m.key == "temperatureCelsius") {
       device->temperatureCelsius = readNullable<std::uint32_t>(v, at, readUint32);
@@ -435,10 +436,10 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
       requireObject(v, at);
       checkKeys(v, at, kPowerKeys);
       if (const Value *x = v.find("usageMilliwatts")) {
-        device->powerUsageMilliwatts = readNullable<std::uint32_t>(*x, member(at, "usageMilliwatts"), readUint32);
+        device->powerUsageMilliwatts = readNullable<std::uint32_t>(*x, memberPath(at, "usageMilliwatts"), readUint32);
       }
       if (const Value *x = v.find("limitMilliwatts")) {
-        device->powerLimitMilliwatts = readNullable<std::uint32_t>(*x, member(at, "limitMilliwatts"), readUint32);
+        device->powerLimitMilliwatts = readNullable<std::uint32_t>(*x, memberPath(at, "limitMilliwatts"), readUint32);
       }
     } else if (m.key == "clocks") {
       if (v.isNull()) {
@@ -448,10 +449,10 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
       requireObject(v, at);
       checkKeys(v, at, kClockKeys);
       if (const Value *x = v.find("smMhz")) {
-        device->smClockMhz = readNullable<std::uint32_t>(*x, member(at, "smMhz"), readUint32);
+        device->smClockMhz = readNullable<std::uint32_t>(*x, memberPath(at, "smMhz"), readUint32);
       }
       if (const Value *x = v.find("memoryMhz")) {
-        device->memoryClockMhz = readNullable<std::uint32_t>(*x, member(at, "memoryMhz"), readUint32);
+        device->memoryClockMhz = readNullable<std::uint32_t>(*x, memberPath(at, "memoryMhz"), readUint32);
       }
     } else if (m.key == "lost") {
       device->lost = readBool(v, at);
@@ -462,7 +463,7 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
       requireArray(v, at);
       device->processes.clear();
       for (std::size_t i = 0; i < v.items.size(); ++i) {
-        const std::string processPath = index(at, i);
+        const std::string processPath = indexPath(at, i);
         requireObject(v.items[i], processPath);
         if (!v.items[i].find("pid")) throw InputError(processPath, "missing required key \"pid\"");
         Process process;
@@ -484,18 +485,18 @@ ErrorRule parseErrorRule(const Value &object, const std::string &path, std::size
   ErrorRule rule;
   const Value *function = object.find("function");
   if (!function) throw InputError(path, "missing required key \"function\"");
-  rule.function = readFunction(*function, member(path, "function"));
+  rule.function = readFunction(*function, memberPath(path, "function"));
   const Value *code = object.find("return");
   if (!code) throw InputError(path, "missing required key \"return\"");
-  rule.code = readReturnCode(*code, member(path, "return"));
+  rule.code = readReturnCode(*code, memberPath(path, "return"));
   if (const Value *device = object.find("device")) {
     if (!fnTakesDevice(rule.function)) {
-      throw InputError(member(path, "device"), std::string(fnName(rule.function)) + " does not act on a device");
+      throw InputError(memberPath(path, "device"), std::string(fnName(rule.function)) + " does not act on a device");
     }
-    rule.device = readDeviceIndex(*device, member(path, "device"), deviceCount);
+    rule.device = readDeviceIndex(*device, memberPath(path, "device"), deviceCount);
   }
   if (const Value *count = object.find("count")) {
-    rule.remaining = readUintInRange(*count, member(path, "count"), 1, UINT64_MAX);
+    rule.remaining = readUintInRange(*count, memberPath(path, "count"), 1, UINT64_MAX);
   }
   return rule;
 }
@@ -518,9 +519,9 @@ Op parseOp(const Value &value, const std::string &path, const OpContext &context
   requireObject(value, path);
   const Value *opName = value.find("op");
   if (!opName) throw InputError(path, "missing required key \"op\"");
-  if (!opName->isString()) throw InputError(member(path, "op"), "expected a string, got " + opName->describe());
+  if (!opName->isString()) throw InputError(memberPath(path, "op"), "expected a string, got " + opName->describe());
   const std::string &name = opName->text;
-  const std::string devicePath = member(path, "device");
+  const std::string devicePath = memberPath(path, "device");
   const Value *device = value.find("device");
   Op op;
   auto requireDevice = [&]() {
@@ -544,7 +545,7 @@ Op parseOp(const Value &value, const std::string &path, const OpContext &context
     if (device) op.device = readDeviceIndex(*device, devicePath, context.deviceCount);
     const Value *pid = value.find("pid");
     if (!pid) throw InputError(path, "missing required key \"pid\"");
-    op.pid = static_cast<std::uint32_t>(readUintInRange(*pid, member(path, "pid"), 1, INT32_MAX));
+    op.pid = static_cast<std::uint32_t>(readUintInRange(*pid, memberPath(path, "pid"), 1, INT32_MAX));
   } else if (name == "setDevice") {
     op.kind = OpKind::SetDevice;
     requireDevice();
@@ -563,7 +564,7 @@ Op parseOp(const Value &value, const std::string &path, const OpContext &context
     op.kind = OpKind::ClearErrors;
     static const char *const keys[] = {"op", "function", "device", nullptr};
     checkKeys(value, path, keys);
-    if (const Value *function = value.find("function")) op.function = readFunction(*function, member(path, "function"));
+    if (const Value *function = value.find("function")) op.function = readFunction(*function, memberPath(path, "function"));
     if (device) op.device = readDeviceIndex(*device, devicePath, context.deviceCount);
   } else if (name == "writeStats") {
     op.kind = OpKind::WriteStats;
@@ -572,11 +573,11 @@ Op parseOp(const Value &value, const std::string &path, const OpContext &context
     const Value *file = value.find("path");
     if (!file) throw InputError(path, "missing required key \"path\"");
     if (!file->isString() || file->text.empty() || file->text.find('\0') != std::string::npos) {
-      throw InputError(member(path, "path"), "expected a file path, got " + file->describe());
+      throw InputError(memberPath(path, "path"), "expected a file path, got " + file->describe());
     }
     op.path = resolvePath(context.baseDirectory, file->text);
   } else {
-    throw InputError(member(path, "op"), "unknown op " + opName->describe() +
+    throw InputError(memberPath(path, "op"), "unknown op " + opName->describe() +
                                              " (expected setProcess, removeProcess, setDevice, loseDevice, "
                                              "recoverDevice, injectError, clearErrors or writeStats)");
   }
@@ -629,13 +630,13 @@ std::string applyDeviceOp(const Op &op, std::vector<Device> *devices) {
 void checkDevices(const std::vector<Device> &devices) {
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const Device &device = devices[i];
-    const std::string devicePath = index("$.devices", i);
+    const std::string devicePath = indexPath("$.devices", i);
     const std::string label = "device " + std::to_string(i) + (device.name ? " (" + json::quote(*device.name) + ")" : "");
 
     for (std::size_t a = 0; a < device.processes.size(); ++a) {
       for (std::size_t b = 0; b < a; ++b) {
         if (device.processes[a].pid == device.processes[b].pid) {
-          throw InputError(index(devicePath + ".processes", a) + ".pid",
+          throw InputError(indexPath(devicePath + ".processes", a) + ".pid",
                            "duplicate pid " + std::to_string(device.processes[a].pid) + " on " + label +
                                " (also at processes[" + std::to_string(b) + "])");
         }
@@ -771,7 +772,7 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
                                       std::to_string(kMaxDevices));
   }
   for (std::size_t i = 0; i < devices->items.size(); ++i) {
-    const std::string path = index("$.devices", i);
+    const std::string path = indexPath("$.devices", i);
     const Value &item = requireObject(devices->items[i], path);
     const Value *memory = item.find("memory");
     if (!memory) throw InputError(path, "missing required key \"memory\" (with \"total\" in bytes)");
@@ -787,7 +788,7 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
   if (const Value *errors = root.find("errors")) {
     requireArray(*errors, "$.errors");
     for (std::size_t i = 0; i < errors->items.size(); ++i) {
-      ErrorRule rule = parseErrorRule(errors->items[i], index("$.errors", i), scenario.devices.size(), false);
+      ErrorRule rule = parseErrorRule(errors->items[i], indexPath("$.errors", i), scenario.devices.size(), false);
       rule.scenarioIndex = static_cast<int>(i);
       scenario.errors.push_back(rule);
     }
@@ -799,7 +800,7 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
     context.deviceCount = scenario.devices.size();
     context.baseDirectory = scenario.directory;
     for (std::size_t i = 0; i < timeline->items.size(); ++i) {
-      const std::string path = index("$.timeline", i);
+      const std::string path = indexPath("$.timeline", i);
       const Value &item = requireObject(timeline->items[i], path);
       checkKeys(item, path, kTimelineKeys);
       TimelineEntry entry;
@@ -811,7 +812,7 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
       if (!ops) throw InputError(path, "missing required key \"ops\"");
       requireArray(*ops, path + ".ops");
       for (std::size_t j = 0; j < ops->items.size(); ++j) {
-        entry.ops.push_back(parseOp(ops->items[j], index(path + ".ops", j), context));
+        entry.ops.push_back(parseOp(ops->items[j], indexPath(path + ".ops", j), context));
       }
       scenario.timeline.push_back(std::move(entry));
     }

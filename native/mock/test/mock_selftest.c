@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -902,10 +903,14 @@ static void test_control_file(void) {
   free(stats);
   EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
 
-  /* The control file is a log on top of the scenario: a fresh init applies it from the start. */
+  /* The control file is a log on top of the scenario: a fresh init applies it from the start, except
+   * that writeStats lines already there do not run again. */
   if (INIT_OK()) {
     EXPECT_U64(memory_used_v2(handle(0)), 50100);
     EXPECT_U64(memory_used_v2(handle(1)), APPENDERS * (LINES_PER_APPENDER * (LINES_PER_APPENDER + 1) / 2));
+    stats = read_file(tmp_path("stats.json"));
+    EXPECT_CONTAINS(stats, "\"nvmlDeviceGetMemoryInfo_v2\":");
+    free(stats);
     EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
   }
 }
@@ -1076,6 +1081,178 @@ static void test_legacy(void) {
   EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
 }
 
+/* Scenario texts and what nvmlInit_v2 must say about them (NULL: it must succeed). */
+static void test_validation_edges(void) {
+  static const struct {
+    const char *text;
+    const char *expected;
+  } cases[] = {
+      {"{\"devices\":[{\"memory\":{\"total\":18446744073709551615}}]}", NULL},
+      {"\xEF\xBB\xBF{\"devices\":[]}", NULL},
+      {"{\"devices\":[{\"memory\":{\"total\":18446744073709551616}}]}",
+       "$.devices[0].memory.total: expected a non-negative integer of at most 18446744073709551615, got 18446744073709551616"},
+      {"{\"devices\":[{\"memory\":{\"total\":1.5}}]}", "$.devices[0].memory.total: expected a non-negative integer, got 1.5"},
+      {"{\"devices\":[{\"memory\":{\"total\":1e3}}]}", "got 1e3"},
+      {"{\"devices\":[{\"memory\":{\"total\":-1}}]}", "got -1"},
+      {"{\"devices\":[{\"memory\":{\"total\":01}}]}", ":1:32: invalid JSON: numbers must not have leading zeros"},
+      {"{\"devices\":[],}", ":1:15: invalid JSON: trailing comma before '}'"},
+      {"{\"devices\":[1,]}", "trailing comma before ']'"},
+      {"{\"devices\":[],\n  \"devices\":[]}", ":2:3: invalid JSON: duplicate key \"devices\""},
+      {"// comment\n{\"devices\":[]}", ":1:1: invalid JSON: unexpected '/', expected a value"},
+      {"{'devices':[]}", ":1:2: invalid JSON: expected a member name in double quotes"},
+      {"", ":1:1: invalid JSON: unexpected end of input, expected a value"},
+      {"{\"devices\":[]} x", ":1:16: invalid JSON: unexpected 'x' after the JSON value"},
+      {"{\"devices\":[{\"name\":\"\xC3\xA9\xC3\xA9\"x", ":1:25: invalid JSON: expected ',' or '}'"},
+      {"{\"devices\":[{\"name\":\"a\tb\",\"memory\":{\"total\":1}}]}", "raw control character in string"},
+      {"{\"devices\":[{\"name\":\"a\xFF\",\"memory\":{\"total\":1}}]}", "invalid UTF-8 in string"},
+      {"{\"devices\":[{\"name\":\"\\ud800x\",\"memory\":{\"total\":1}}]}", "unpaired high surrogate"},
+      {"{\"devices\":[{\"name\":\"\\q\",\"memory\":{\"total\":1}}]}", "invalid escape sequence"},
+      {"{\"devices\":[tru]}", "invalid literal (expected true)"},
+      {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+       "nesting deeper than 128 levels"},
+      {"{}", "scenario /"},
+      {"{}", ": $: missing required key \"devices\""},
+      {"[]", ": $: expected an object, got an array"},
+      {"{\"devices\":[{}]}", "$.devices[0]: missing required key \"memory\""},
+      {"{\"devices\":[{\"memory\":{}}]}", "$.devices[0].memory: missing required key \"total\""},
+      {"{\"era\":\"v9\",\"devices\":[]}", "$.era: expected \"current\", \"v3-32\", \"no-memory-v2\" or \"v1-only\", got \"v9\""},
+      {"{\"processUtilizationPeriodMs\":0,\"devices\":[]}", "$.processUtilizationPeriodMs: expected an integer from 1 to 3600000, got 0"},
+      {"{\"cudaDriverVersion\":\"12.4\",\"devices\":[]}", "$.cudaDriverVersion: expected an integer from 0 to 2147483647, got \"12.4\""},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"processes\":[{\"pid\":1,\"usedbytes\":1}]}]}",
+       "$.devices[0].processes[0].usedbytes: unknown key (expected one of: pid, usedBytes,"},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"processes\":[{\"pid\":0}]}]}",
+       "$.devices[0].processes[0].pid: expected an integer from 1 to 2147483647, got 0"},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"processes\":[{\"usedBytes\":0}]}]}",
+       "$.devices[0].processes[0]: missing required key \"pid\""},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"processes\":[{\"pid\":1,\"type\":\"cuda\"}]}]}",
+       "$.devices[0].processes[0].type: expected \"compute\", \"graphics\", \"mps\" or \"compute+graphics\", got \"cuda\""},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"utilization\":{\"gpuPercent\":101}}]}",
+       "$.devices[0].utilization.gpuPercent: expected an integer from 0 to 100, got 101"},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"pciBusId\":\"0:1:2\"}]}",
+       "$.devices[0].pciBusId: expected a PCI bus id like \"00000000:18:00.0\""},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"name\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}",
+       "$.devices[0].name: is 100 bytes long; NVML's buffer holds at most 95"},
+      {"{\"devices\":[{\"memory\":{\"total\":1},\"weird key\":1}]}", "$.devices[0][\"weird key\"]: unknown key"},
+      {"{\"devices\":[],\"errors\":[{\"function\":\"nvmlSystemGetDriverVersion\",\"device\":0,\"return\":\"UNKNOWN\"}]}",
+       "$.errors[0].device: nvmlSystemGetDriverVersion does not act on a device"},
+      {"{\"devices\":[],\"errors\":[{\"function\":\"nvmlShutdown\",\"return\":\"SUCCESS\"}]}",
+       "$.errors[0].return: an injected error cannot be SUCCESS"},
+      {"{\"devices\":[],\"errors\":[{\"function\":\"nvmlShutdown\",\"return\":\"NOT_A_CODE\"}]}",
+       "$.errors[0].return: unknown NVML error \"NOT_A_CODE\""},
+      {"{\"devices\":[],\"errors\":[{\"function\":\"nvmlShutdown\",\"return\":0}]}",
+       "$.errors[0].return: expected an NVML error name or a non-zero integer code, got 0"},
+      {"{\"devices\":[],\"errors\":[{\"function\":\"nvmlShutdown\",\"return\":\"UNKNOWN\",\"count\":0}]}",
+       "$.errors[0].count: expected an integer from 1 to 18446744073709551615, got 0"},
+      {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"atMs\":0,\"ops\":[{\"op\":\"setProcess\",\"device\":0}]}]}",
+       "$.timeline[0].ops[0]: missing required key \"pid\""},
+      {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"atMs\":0,\"ops\":[{\"op\":\"setDevice\",\"device\":0,"
+       "\"processes\":[]}]}]}",
+       "$.timeline[0].ops[0].processes: setDevice cannot replace processes"},
+      {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"atMs\":0,\"ops\":[{\"op\":\"loseDevice\",\"device\":3}]}]}",
+       "$.timeline[0].ops[0].device: device index 3 is out of range (the scenario has 1 device)"},
+      {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"at\":0,\"ops\":[]}]}",
+       "$.timeline[0].at: unknown key (expected one of: atMs, ops)"},
+  };
+  size_t i;
+  unsigned int count;
+  TMP_PATH(path, "edge.json");
+  current_test = "validation edges";
+  for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    nvmlReturn_t rc;
+    write_file(path, cases[i].text);
+    use_scenario(path, NULL);
+    rc = p_nvmlInit_v2();
+    if (!cases[i].expected) {
+      CHECKF(rc == NVML_SUCCESS, "case %zu: nvmlInit_v2 returned %d: %s", i, rc, p_initError());
+      if (rc == NVML_SUCCESS) p_nvmlShutdown();
+      continue;
+    }
+    CHECKF(rc == NVML_ERROR(UNKNOWN), "case %zu: nvmlInit_v2 returned %d", i, rc);
+    CHECKF(strstr(p_initError(), cases[i].expected) != NULL, "case %zu: expected \"%s\" in:\n    %s", i,
+           cases[i].expected, p_initError());
+    CHECKF(strchr(p_initError(), '\n') == NULL, "case %zu: init error is not one line", i);
+    if (rc == NVML_SUCCESS) p_nvmlShutdown();
+  }
+  EXPECT_RC(p_nvmlDeviceGetCount_v2(&count), NVML_ERROR(UNINITIALIZED));
+
+  /* Exact 64-bit integers, and escapes decoded to UTF-8. */
+  write_file(path, "{\"devices\":[{\"name\":\"caf\\u00e9 \\ud83d\\ude80 \\\"q\\\"\",\"memory\":{\"total\":18446744073709551615,"
+                   "\"reserved\":18446744073709551614}}]}");
+  if (INIT_OK()) {
+    nvmlMemory_v2_t memory2;
+    char name[96];
+    memset(&memory2, 0, sizeof memory2);
+    memory2.version = nvmlMemory_v2;
+    EXPECT_RC(p_nvmlDeviceGetMemoryInfo_v2(handle(0), &memory2), NVML_SUCCESS);
+    EXPECT_U64(memory2.total, 18446744073709551615ULL);
+    EXPECT_U64(memory2.reserved, 18446744073709551614ULL);
+    EXPECT_U64(memory2.free, 1);
+    EXPECT_RC(p_nvmlDeviceGetName(handle(0), name, sizeof name), NVML_SUCCESS);
+    EXPECT_STR(name, "caf\xC3\xA9 \xF0\x9F\x9A\x80 \"q\"");
+    EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+  }
+}
+
+/* Several threads calling at once while another appends ops: no crash, no torn state (run under TSan too). */
+#define CALLERS 4
+static atomic_int stop_callers;
+
+static void *busy_caller(void *arg) {
+  unsigned int count, i;
+  (void)arg;
+  while (!atomic_load(&stop_callers)) {
+    if (p_nvmlDeviceGetCount_v2(&count) != NVML_SUCCESS) continue;
+    for (i = 0; i < count; ++i) {
+      nvmlDevice_t d;
+      nvmlMemory_v2_t memory;
+      unsigned int n = 0;
+      nvmlProcessInfo_v2_t infos[64];
+      if (p_nvmlDeviceGetHandleByIndex_v2(i, &d) != NVML_SUCCESS) continue;
+      memory.version = nvmlMemory_v2;
+      if (p_nvmlDeviceGetMemoryInfo_v2(d, &memory) == NVML_SUCCESS && memory.free + memory.used + memory.reserved != memory.total) {
+        CHECKF(0, "free %llu + used %llu + reserved %llu != total %llu", memory.free, memory.used, memory.reserved,
+               memory.total);
+      }
+      n = 64;
+      p_nvmlDeviceGetComputeRunningProcesses_v2(d, &n, infos);
+    }
+  }
+  return NULL;
+}
+
+static void test_concurrent_calls(void) {
+  TMP_PATH(path, "busy.json");
+  TMP_PATH(control, "busy.control");
+  pthread_t threads[CALLERS];
+  char line[200];
+  int i;
+  current_test = "concurrent calls";
+  write_file(path, "{\"devices\":[{\"memory\":{\"total\":100000000}},{\"memory\":{\"total\":100000000}}]}");
+  unlink(control);
+  use_scenario(path, control);
+  if (!INIT_OK()) return;
+  atomic_store(&stop_callers, 0);
+  for (i = 0; i < CALLERS; ++i) pthread_create(&threads[i], NULL, busy_caller, NULL);
+  for (i = 0; i < 300; ++i) {
+    snprintf(line, sizeof line, "{\"op\":\"setProcess\",\"device\":%d,\"pid\":%d,\"usedBytes\":%d}\n", i % 2, 100 + i % 40,
+             1000 * (i % 7));
+    append_text(control, line);
+    if (i % 50 == 0) append_text(control, "{\"op\":\"loseDevice\",\"device\":1}\n{\"op\":\"recoverDevice\",\"device\":1}\n");
+    if (i % 30 == 0) { /* nested init and shutdown from another thread while the callers run */
+      EXPECT_RC(p_nvmlInit_v2(), NVML_SUCCESS);
+      EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+    }
+    if (i % 10 == 0) sleep_ms(1);
+  }
+  sleep_ms(20);
+  atomic_store(&stop_callers, 1);
+  for (i = 0; i < CALLERS; ++i) pthread_join(threads[i], NULL);
+  EXPECT_STR(p_warnings(), "");
+  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+}
+
 /* ---- Main --------------------------------------------------------------------------------------------- */
 
 static void remove_tree(const char *dir) {
@@ -1096,13 +1273,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dlopen %s: %s\n", argv[1], dlerror());
     return 2;
   }
-#define VG_TEST_LOAD(requirement, name, params, args) p_##name = (vg_fn_##name)dlsym(lib, #name);
+  /* dlsym returns an object pointer; copy its bits into the function pointer (ISO C has no cast). */
+#define LOAD_SYMBOL(pointer, name)            \
+  do {                                        \
+    void *symbol_ = dlsym(lib, name);         \
+    memcpy(&(pointer), &symbol_, sizeof symbol_); \
+  } while (0)
+#define VG_TEST_LOAD(requirement, name, params, args) LOAD_SYMBOL(p_##name, #name);
   VG_NVML_FUNCTIONS(VG_TEST_LOAD)
 #undef VG_TEST_LOAD
-  p_nvmlErrorString = (vg_fn_nvmlErrorString)dlsym(lib, "nvmlErrorString");
-  *(void **)&p_initError = dlsym(lib, "vramguardMockInitError");
-  *(void **)&p_warnings = dlsym(lib, "vramguardMockWarnings");
-  *(void **)&p_isMock = dlsym(lib, "vramguardMockIsMock");
+  LOAD_SYMBOL(p_nvmlErrorString, "nvmlErrorString");
+  LOAD_SYMBOL(p_initError, "vramguardMockInitError");
+  LOAD_SYMBOL(p_warnings, "vramguardMockWarnings");
+  LOAD_SYMBOL(p_isMock, "vramguardMockIsMock");
   if (!mkdtemp(tmp_dir)) {
     perror("mkdtemp");
     return 2;
@@ -1127,6 +1310,8 @@ int main(int argc, char **argv) {
       test_timeline();
       test_follow_pid();
       test_stats_by_thread();
+      test_validation_edges();
+      test_concurrent_calls();
     }
   }
 

@@ -4,7 +4,7 @@
 #
 #   native/mock/test/run_selftest.sh [output dir]      (default: /tmp/vramguard-mock-selftest)
 #
-# Environment: CXX, CC (default g++, gcc); SKIP_VALGRIND=1; SKIP_SANITIZERS=1.
+# Environment: CXX, CC (default g++, gcc); SKIP_VALGRIND=1; SKIP_SANITIZERS=1 (ASan/UBSan and TSan).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +12,7 @@ root="$(cd "$here/../../.." && pwd)"
 out="${1:-/tmp/vramguard-mock-selftest}"
 CXX="${CXX:-g++}"
 CC="${CC:-gcc}"
-mkdir -p "$out"/{normal,legacy,asan}
+mkdir -p "$out"/{normal,legacy,asan,tsan}
 
 sources=("$root"/native/mock/*.cc)
 cxxflags=(-std=c++17 -fPIC -shared -fvisibility=hidden -fvisibility-inlines-hidden -Wall -Wextra -Werror
@@ -53,6 +53,12 @@ if [[ "${SKIP_SANITIZERS:-0}" != 1 ]]; then
   "$CC" "${cflags[@]}" "${san[@]}" "$here/mock_selftest.c" -o "$out/asan/mock_selftest" -ldl
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$out/asan/mock_selftest" "$out/asan/libnvidia-ml.so.1" "$scenarios"
+
+  step "selftest: TSan"
+  tsan=(-fsanitize=thread -g -O1)
+  "$CXX" "${cxxflags[@]}" "${tsan[@]}" "${sources[@]}" -o "$out/tsan/libnvidia-ml.so.1"
+  "$CC" "${cflags[@]}" "${tsan[@]}" "$here/mock_selftest.c" -o "$out/tsan/mock_selftest" -ldl
+  TSAN_OPTIONS=halt_on_error=1 "$out/tsan/mock_selftest" "$out/tsan/libnvidia-ml.so.1" "$scenarios"
 fi
 
 if [[ "${SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind > /dev/null; then
