@@ -57,3 +57,77 @@ export class ClosedError extends VramguardError {
     super('CLOSED', `${what} is closed`);
   }
 }
+
+/** What eviction could and could not free when an admission did not fit. */
+export interface EvictionReport {
+  /** Bytes freed by evictions made for this admission. */
+  releasedBytes: number;
+  /** Sessions evicted for it. */
+  evicted: string[];
+  /** Sessions that could not be evicted, and why. */
+  blocked: Array<{ id: string; bytes: number; reason: 'busy' | 'pinned' | 'loading' }>;
+}
+
+/** Figures carried by a VramQuotaError, so a server can degrade (a smaller model, CPU). */
+export interface QuotaFigures {
+  neededBytes: number;
+  freeBytes: number;
+  /** Free memory on the device as NVML reports it, less the padding (null without NVML). */
+  deviceFreeBytes: number | null;
+  softBytes: number;
+  hardBytes: number;
+  scopeUsageBytes: number;
+  reservedBytes: number;
+  eviction: EvictionReport;
+}
+
+/** A load does not fit under the quota (or the device), even after evicting what could be evicted. */
+export class VramQuotaError extends VramguardError implements QuotaFigures {
+  readonly id: string | undefined;
+  readonly neededBytes: number;
+  readonly freeBytes: number;
+  readonly deviceFreeBytes: number | null;
+  readonly softBytes: number;
+  readonly hardBytes: number;
+  readonly scopeUsageBytes: number;
+  readonly reservedBytes: number;
+  readonly eviction: EvictionReport;
+  constructor(id: string | undefined, figures: QuotaFigures, why: string) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    super(
+      'VRAM_QUOTA',
+      `cannot admit ${id ?? 'load'} (${mib(figures.neededBytes)}): ${why}; free ${mib(figures.freeBytes)} ` +
+        `(scope uses ${mib(figures.scopeUsageBytes)}, reserved ${mib(figures.reservedBytes)}, hard limit ` +
+        `${mib(figures.hardBytes)}${figures.deviceFreeBytes === null ? '' : `, device free ${mib(figures.deviceFreeBytes)}`}); ` +
+        `eviction freed ${mib(figures.eviction.releasedBytes)}` +
+        (figures.eviction.blocked.length > 0
+          ? `, could not evict ${figures.eviction.blocked.map((b) => `${b.id} (${b.reason})`).join(', ')}`
+          : ''),
+    );
+    this.id = id;
+    this.neededBytes = figures.neededBytes;
+    this.freeBytes = figures.freeBytes;
+    this.deviceFreeBytes = figures.deviceFreeBytes;
+    this.softBytes = figures.softBytes;
+    this.hardBytes = figures.hardBytes;
+    this.scopeUsageBytes = figures.scopeUsageBytes;
+    this.reservedBytes = figures.reservedBytes;
+    this.eviction = figures.eviction;
+  }
+}
+
+/** use() on a session that was evicted and has no `load` to bring it back. */
+export class SessionEvictedError extends VramguardError {
+  readonly id: string;
+  constructor(id: string) {
+    super('SESSION_EVICTED', `session ${id} was evicted and has no load() to reload it`);
+    this.id = id;
+  }
+}
+
+/** The guard is draining or closed: no admissions, no new uses. */
+export class GuardDrainingError extends VramguardError {
+  constructor(state: string) {
+    super('DRAINING', `the guard is ${state}: no new loads or uses`);
+  }
+}

@@ -10,8 +10,18 @@ export type {
   WatermarkCrossing,
   WatermarkSpec,
 } from './sampler';
-export { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError, VramguardError } from './errors';
-export type { NvmlReason } from './errors';
+export {
+  ClosedError,
+  GuardDrainingError,
+  InvalidOptionError,
+  NvmlError,
+  NvmlUnavailableError,
+  SessionEvictedError,
+  VramguardError,
+  VramQuotaError,
+} from './errors';
+export type { EvictionReport, NvmlReason, QuotaFigures } from './errors';
+export * from './guard';
 export type { DeviceSample, ProcessRecordLayout, ProcessSample, ProcessType, Snapshot, SystemInfo } from './types';
 export { formatBytes, parseBytes, parseDuration } from './units';
 export type { ByteSize, Duration } from './units';

@@ -217,3 +217,6 @@ export function mockDevice(index: number, gib = 80, extra: Partial<MockDevice> =
     ...extra,
   };
 }
+
+export { FakeClock, FakeMonitor, flushMicrotasks } from './fakes';
+export type { FakeDeviceState } from './fakes';

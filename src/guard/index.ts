@@ -1,0 +1,24 @@
+export { Reservation, SessionRegistry, VramGuard } from './guard';
+export type {
+  AdmitEvent,
+  BreachEvent,
+  EvictEvent,
+  GuardEvents,
+  GuardHealth,
+  GuardMonitor,
+  GuardStatus,
+  HealthState,
+  PressureEvent,
+  RecycleEvent,
+  RefuseEvent,
+  ReleaseEvent,
+  ReservationInfo,
+  ScopeInForce,
+  TrendEvent,
+} from './guard';
+export type { Clock, TimerHandle } from './clock';
+export type { GuardOptions, Logger, QuotaSize } from './options';
+export { processTree } from './scope';
+export type { ScopeOption } from './scope';
+export { Session } from './sessions';
+export type { EvictReason, SessionInfo, SessionOptions, SessionState } from './sessions';

@@ -1,0 +1,104 @@
+// Which processes' GPU memory counts against the quota: this process and its descendants (read from
+// /proc), a fixed pid list, or the whole device. Also tells when NVML's pids cannot be matched to
+// ours (containers where NVML reports host PIDs) so the guard can fall back to device scope.
+import { readFileSync, readdirSync } from 'node:fs';
+
+import type { DeviceSample } from '../types';
+
+export type ScopeOption = 'process-tree' | 'device' | { pids: number[] };
+
+/** Children by parent, from /proc/<pid>/stat; empty where /proc is not readable. */
+function readParentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return children;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 is the parent pid; the command (field 2) may contain spaces and parentheses.
+      const afterCommand = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const parent = Number(afterCommand[1]);
+      const list = children.get(parent);
+      if (list) list.push(Number(entry));
+      else children.set(parent, [Number(entry)]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
+}
+
+/** The pid and every descendant of it, sorted. */
+export function processTree(root: number = process.pid): number[] {
+  const children = readParentMap();
+  const tree = [root];
+  for (let i = 0; i < tree.length; i += 1) {
+    for (const child of children.get(tree[i]!) ?? []) tree.push(child);
+  }
+  return tree.sort((a, b) => a - b);
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ScopeUsage {
+  /** Bytes the scope uses on the device, by NVML. */
+  bytes: number;
+  /** The pids of ours NVML listed. */
+  matchedPids: number[];
+}
+
+/** Sums our pids' bytes on the device; null when the process list is unreadable. */
+export function sumPids(device: DeviceSample, pids: readonly number[]): ScopeUsage | null {
+  if (!device.processes) return null;
+  const wanted = new Set(pids);
+  let bytes = 0;
+  const matchedPids: number[] = [];
+  for (const p of device.processes) {
+    if (!wanted.has(p.pid)) continue;
+    matchedPids.push(p.pid);
+    if (p.usedBytes !== null) bytes += p.usedBytes;
+  }
+  return { bytes, matchedPids };
+}
+
+/**
+ * Why per-process accounting cannot be trusted on this device, or null when it can:
+ * - the process list is unreadable;
+ * - NVML lists pids that do not exist in this PID namespace while none of ours appear (a container
+ *   where NVML reports host PIDs);
+ * - our pids appear but NVML cannot attribute their memory ("not available").
+ */
+export function perProcessProblem(device: DeviceSample, pids: readonly number[]): string | null {
+  if (!device.processes) {
+    const reason = device.missing.processes;
+    return `NVML cannot list processes on GPU ${device.index}${reason ? ` (${reason.code} from ${reason.function})` : ''}`;
+  }
+  const ours = new Set(pids);
+  const listed = device.processes;
+  const mine = listed.filter((p) => ours.has(p.pid));
+  if (mine.length > 0 && mine.every((p) => p.usedBytes === null)) {
+    return `NVML reports no per-process memory for pids ${mine.map((p) => p.pid).join(', ')} (not available)`;
+  }
+  if (mine.length === 0 && listed.length > 0) {
+    const foreign = listed.filter((p) => !pidExists(p.pid));
+    if (foreign.length > 0) {
+      return `NVML lists pids not in this PID namespace (${foreign
+        .slice(0, 5)
+        .map((p) => p.pid)
+        .join(', ')}): it reports host PIDs (container?)`;
+    }
+  }
+  return null;
+}

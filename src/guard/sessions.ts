@@ -1,0 +1,225 @@
+// Model sessions the guard may evict: their bytes, how to dispose (and optionally reload) them, and
+// their use. Idle TTL counts from the end of the last use; a session in use is never evicted.
+import { InvalidOptionError, SessionEvictedError } from '../errors';
+import { type ByteSize, type Duration, parseBytes, parseDuration } from '../units';
+import type { TimerHandle } from './clock';
+
+export interface SessionOptions {
+  /** What the session holds on the GPU (an estimate; NVML's figures are what count). */
+  bytes: ByteSize;
+  /** Frees the session's memory. Called once per load, time-bounded. */
+  dispose: () => unknown;
+  /** Loads it again after an eviction, through admission, on its next use. */
+  load?: () => unknown;
+  /** Never evicted by the guard (only unload() and drain() dispose it). */
+  pinned?: boolean;
+  /** Lower is evicted first. Default 0. */
+  priority?: number;
+  /** Overrides the guard's idleTtl; null: never expires. */
+  idleTtl?: Duration | null;
+}
+
+export type SessionState = 'loaded' | 'evicting' | 'evicted' | 'loading' | 'removed';
+
+export interface SessionInfo {
+  id: string;
+  bytes: number;
+  state: SessionState;
+  busy: number;
+  pinned: boolean;
+  priority: number;
+  idleTtlMs: number | null;
+  lastUsedAt: number;
+  uses: number;
+  loads: number;
+  evictions: number;
+}
+
+/** What a session needs from its guard. */
+export interface SessionHost {
+  now(): number;
+  setTimer(fn: () => void, ms: number): TimerHandle;
+  defaultIdleTtlMs: number | null;
+  /** Rejects (GuardDrainingError) when the guard takes no new uses. */
+  assertAcceptingUses(): void;
+  /** Evicts through the guard's path (events, accounting). */
+  evict(session: Session, reason: EvictReason): Promise<boolean>;
+  /** Reloads an evicted session through admission. */
+  reload(session: Session): Promise<void>;
+  /** A use ended: the guard may re-check pressure (ledger mode) or drain progress. */
+  useEnded(session: Session): void;
+}
+
+export type EvictReason = 'idle' | 'pressure' | 'admission' | 'unload' | 'drain';
+
+export class Session {
+  readonly id: string;
+  readonly bytes: number;
+  readonly pinned: boolean;
+  readonly priority: number;
+  readonly idleTtlMs: number | null;
+  state: SessionState = 'loaded';
+  busy = 0;
+  lastUsedAt: number;
+  uses = 0;
+  loads = 1;
+  evictions = 0;
+  /** @internal Settles when the current eviction or reload finishes. */
+  transition: Promise<unknown> | undefined;
+  private disposeFn: () => unknown;
+  private disposed = false;
+  private readonly loadFn: (() => unknown) | undefined;
+  private idleTimer: TimerHandle | undefined;
+  private readonly idleWaiters: Array<() => void> = [];
+
+  constructor(
+    id: string,
+    options: SessionOptions,
+    private readonly host: SessionHost,
+  ) {
+    if (typeof id !== 'string' || id.length === 0) throw new InvalidOptionError('id', 'expected a non-empty string');
+    if (!options || typeof options.dispose !== 'function') {
+      throw new InvalidOptionError('dispose', `session ${id}: expected a function`);
+    }
+    if (options.load !== undefined && typeof options.load !== 'function') {
+      throw new InvalidOptionError('load', `session ${id}: expected a function`);
+    }
+    if (options.priority !== undefined && !Number.isFinite(options.priority)) {
+      throw new InvalidOptionError('priority', `session ${id}: expected a finite number, got ${String(options.priority)}`);
+    }
+    this.id = id;
+    this.bytes = parseBytes(options.bytes, 'bytes');
+    this.pinned = options.pinned ?? false;
+    this.priority = options.priority ?? 0;
+    this.idleTtlMs =
+      options.idleTtl === undefined
+        ? host.defaultIdleTtlMs
+        : options.idleTtl === null
+          ? null
+          : parseDuration(options.idleTtl, 'idleTtl');
+    this.disposeFn = options.dispose;
+    this.loadFn = options.load;
+    this.lastUsedAt = host.now();
+    this.armIdleTimer();
+  }
+
+  get reloadable(): boolean {
+    return this.loadFn !== undefined;
+  }
+
+  /** Counts towards the ledger: loaded, or on the way in or out. */
+  get resident(): boolean {
+    return this.state === 'loaded' || this.state === 'evicting' || this.state === 'loading';
+  }
+
+  /**
+   * Runs fn with the session marked busy (never evicted meanwhile); the last use is stamped when fn
+   * settles. An evicted session with `load` is reloaded first, through admission.
+   */
+  async use<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.host.assertAcceptingUses();
+    // Mark busy first: a use that starts while an expiry is being decided wins.
+    this.busy += 1;
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    try {
+      await this.ensureLoaded();
+      this.uses += 1;
+      return await fn();
+    } finally {
+      this.busy -= 1;
+      this.lastUsedAt = this.host.now();
+      if (this.busy === 0) {
+        this.armIdleTimer();
+        for (const waiter of this.idleWaiters.splice(0)) waiter();
+      }
+      this.host.useEnded(this);
+    }
+  }
+
+  /** Resolves when no use is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      bytes: this.bytes,
+      state: this.state,
+      busy: this.busy,
+      pinned: this.pinned,
+      priority: this.priority,
+      idleTtlMs: this.idleTtlMs,
+      lastUsedAt: this.lastUsedAt,
+      uses: this.uses,
+      loads: this.loads,
+      evictions: this.evictions,
+    };
+  }
+
+  /** @internal The guard's dispose: exactly once per load (later calls get a no-op). */
+  takeDispose(): () => unknown {
+    if (this.disposed) return () => undefined;
+    this.disposed = true;
+    return this.disposeFn;
+  }
+
+  /** @internal Called by the guard when a reload finished; load() may return a new dispose. */
+  reloaded(dispose: unknown): void {
+    if (typeof dispose === 'function') this.disposeFn = dispose as () => unknown;
+    this.disposed = false;
+  }
+
+  /** @internal */
+  runLoad(): unknown {
+    if (!this.loadFn) throw new SessionEvictedError(this.id);
+    return this.loadFn();
+  }
+
+  /** @internal */
+  cancelIdleTimer(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+  }
+
+  /** @internal (Re)arms the idle expiry from the end of the last use. */
+  armIdleTimer(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    if (this.idleTtlMs === null || this.pinned || this.state !== 'loaded') return;
+    const due = this.lastUsedAt + this.idleTtlMs - this.host.now();
+    this.idleTimer = this.host.setTimer(() => this.expire(), due);
+  }
+
+  private expire(): void {
+    this.idleTimer = undefined;
+    // Decided synchronously: nothing can start a use between this check and marking the eviction.
+    if (this.state !== 'loaded' || this.busy > 0 || this.idleTtlMs === null) return;
+    if (this.host.now() - this.lastUsedAt < this.idleTtlMs) {
+      this.armIdleTimer();
+      return;
+    }
+    void this.host.evict(this, 'idle');
+  }
+
+  private async ensureLoaded(): Promise<void> {
+    for (;;) {
+      switch (this.state) {
+        case 'loaded':
+          return;
+        case 'evicting':
+        case 'loading':
+          await this.transition?.catch(() => undefined);
+          continue;
+        case 'evicted':
+          if (!this.loadFn) throw new SessionEvictedError(this.id);
+          await this.host.reload(this);
+          continue;
+        case 'removed':
+          throw new SessionEvictedError(this.id);
+      }
+    }
+  }
+}
