@@ -158,8 +158,6 @@ export class Reservation {
     readonly id: string | undefined,
     readonly bytes: number,
     readonly createdAt: number,
-    /** @internal NVML's scope usage when the reservation was made (null on the ledger). */
-    readonly baselineBytes: number | null,
     private readonly onCommit: (r: Reservation, id: string, options: Omit<SessionOptions, 'bytes'> & { bytes?: ByteSize }) => Session,
     private readonly onCancel: (r: Reservation) => void,
   ) {}
@@ -197,12 +195,12 @@ interface Measurement {
   device: DeviceSample | null;
 }
 
-/** Memory expected to come back (after a dispose) or to show up (after a commit) but not seen yet. */
-interface PendingChange {
+/** A dispose whose memory NVML does not show as returned yet. */
+interface PendingReturn {
   bytes: number;
+  /** Raw scope usage just before the dispose. */
   baseline: number;
   deadline: number;
-  direction: 1 | -1;
 }
 
 const PERIODIC_MS = 1000;
@@ -227,7 +225,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private readonly sessionMap = new Map<string, Session>();
   private readonly releasers: Releaser[] = [];
   private readonly reservations = new Set<Reservation>();
-  private readonly pending: PendingChange[] = [];
+  private readonly pending: PendingReturn[] = [];
   private watermarks: Array<{ remove(): void; update(change: { pids?: number[] }): void }> = [];
   private watermarkMode: string | null = null;
   private treePids: number[];
@@ -409,7 +407,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         deviceTotalBytes: device?.memoryTotalBytes ?? null,
         deviceFreeBytes: device?.memoryFreeBytes ?? null,
         ledgerBytes: this.ledgerBytes(),
-        reservedBytes: this.reservedBytes(m),
+        reservedBytes: this.reservedBytes(),
         freeBytes: this.freeBytes(m).free,
       },
       quota: { softBytes: this.softBytes, hardBytes: this.hardBytes, targetBytes: this.targetBytes },
@@ -552,15 +550,13 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     // A pending change ends when NVML shows most of it, or at its deadline.
     for (let i = this.pending.length - 1; i >= 0; i -= 1) {
       const p = this.pending[i]!;
-      const seen = p.direction === -1 ? p.baseline - raw : raw - p.baseline;
-      if (p.deadline <= now || seen >= this.options.returnRatio * p.bytes) this.pending.splice(i, 1);
+      if (p.deadline <= now || p.baseline - raw >= this.options.returnRatio * p.bytes) this.pending.splice(i, 1);
     }
-    // Disposes not yet reflected count as returned (never cascade on lagging readings).
+    // Disposes not yet reflected count as returned (never cascade on lagging readings)...
     let credit = 0;
-    for (const p of this.pending) {
-      if (p.direction === -1) credit += Math.max(0, p.bytes - Math.max(0, p.baseline - raw));
-    }
-    return { ...m, scopeBytes: Math.max(0, raw - credit), rawBytes: raw };
+    for (const p of this.pending) credit += Math.max(0, p.bytes - Math.max(0, p.baseline - raw));
+    // ...and sessions NVML does not show yet (registered a sample ago) count at their declared bytes.
+    return { ...m, scopeBytes: Math.max(raw - credit, this.ledgerBytes()), rawBytes: raw };
   }
 
   /** Scope usage as NVML reports it (or the ledger when NVML cannot tell). */
@@ -572,7 +568,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         : !device
           ? 'no sample yet'
           : `GPU ${this.deviceIndex} unreadable (${device.lostReason?.code ?? device.missing.memoryUsedBytes?.code ?? 'lost'})`;
-      const bytes = this.ledgerBytes() + this.ledgerReservedBytes();
+      const bytes = this.ledgerBytes() + this.reservedBytes();
       return { scopeBytes: bytes, rawBytes: bytes, source: 'ledger', inForce: 'ledger', reason, device };
     }
     if (this.scopeOption === 'device') {
@@ -595,20 +591,8 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     return { scopeBytes: usage.bytes, rawBytes: usage.bytes, source: 'nvml', inForce, reason: null, device };
   }
 
-  /** Reservations not yet visible (NVML mode: commits whose memory has not shown up yet count too). */
-  private reservedBytes(m: Measurement): number {
-    let bytes = 0;
-    for (const r of this.reservations) bytes += r.bytes;
-    if (m.source === 'nvml') {
-      const raw = m.rawBytes;
-      for (const p of this.pending) {
-        if (p.direction === 1) bytes += Math.max(0, p.bytes - Math.max(0, raw - p.baseline));
-      }
-    }
-    return bytes;
-  }
-
-  private ledgerReservedBytes(): number {
+  /** Admitted loads not yet committed as sessions. */
+  private reservedBytes(): number {
     let bytes = 0;
     for (const r of this.reservations) bytes += r.bytes;
     return bytes;
@@ -617,10 +601,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   /** What an admission could get: min(device free - padding, hard - scope usage) - reservations. */
   private freeBytes(m: Measurement): { free: number; deviceFree: number | null; reserved: number } {
     if (m.source === 'ledger') {
-      // scopeBytes already includes the reservations in ledger mode.
-      return { free: this.hardBytes - m.scopeBytes, deviceFree: null, reserved: this.ledgerReservedBytes() };
+      // On the ledger, scopeBytes already includes the reservations.
+      return { free: this.hardBytes - m.scopeBytes, deviceFree: null, reserved: this.reservedBytes() };
     }
-    const reserved = this.reservedBytes(m);
+    const reserved = this.reservedBytes();
     const quotaFree = this.hardBytes - m.scopeBytes - reserved;
     const deviceFree = m.device?.memoryFreeBytes ?? null;
     const deviceRoom = deviceFree === null ? Infinity : deviceFree - this.options.padding - reserved;
@@ -802,9 +786,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
 
   /** @internal Disposes once, time-bounded; a dispose that throws or hangs is reported, never blocks. */
   async evict(session: Session, reason: EvictReason): Promise<boolean> {
-    const forced = reason === 'unload' || reason === 'drain';
+    // Pinned sessions go only when asked (unload, drain); busy ones only when a drain timed out.
     if (session.state !== 'loaded') return false;
-    if (!forced && (session.pinned || session.busy > 0)) return false;
+    if (session.pinned && reason !== 'unload' && reason !== 'drain') return false;
+    if (session.busy > 0 && reason !== 'drain') return false;
     session.state = 'evicting';
     session.cancelIdleTimer();
     const baseline = this.rawScopeBytes();
@@ -829,7 +814,6 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         bytes: session.bytes,
         baseline,
         deadline: this.clock.now() + CREDIT_TIMEOUTS * this.options.returnTimeout,
-        direction: -1,
       });
     }
     const event: EvictEvent = { id: session.id, bytes: session.bytes, reason, durationMs: this.clock.now() - started, timedOut };
@@ -893,7 +877,6 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       id,
       need,
       this.clock.now(),
-      this.rawScopeBytes(),
       (r, sessionId, options) => this.commitReservation(r, sessionId, options),
       (r) => {
         this.reservations.delete(r);
@@ -916,24 +899,9 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       throw new GuardDrainingError(this.state);
     }
     const session = new Session(id, { ...options, bytes: options.bytes ?? reservation.bytes }, this.hostFor());
-    this.trackSettling(reservation);
     this.reservations.delete(reservation);
     this.addSession(session);
     return session;
-  }
-
-  /**
-   * After a commit the load's memory may show in NVML only a sample later: it keeps counting as
-   * reserved until NVML shows most of it (growth since the reservation was made) or a timeout.
-   */
-  private trackSettling(reservation: Reservation): void {
-    if (reservation.baselineBytes === null || this.rawScopeBytes() === null) return;
-    this.pending.push({
-      bytes: reservation.bytes,
-      baseline: reservation.baselineBytes,
-      deadline: this.clock.now() + CREDIT_TIMEOUTS * this.options.returnTimeout,
-      direction: 1,
-    });
   }
 
   private async reload(session: Session): Promise<void> {
@@ -943,7 +911,6 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       session.state = 'loading';
       try {
         session.reloaded(await session.runLoad());
-        this.trackSettling(reservation);
         reservation.cancel();
         session.loads += 1;
         session.state = 'loaded';
@@ -1103,8 +1070,11 @@ export class SessionRegistry implements Iterable<Session> {
   async unload(id: string): Promise<boolean> {
     const session = this.guard.sessionById(id);
     if (!session) return false;
-    await session.whenIdle();
-    if (session.transition) await session.transition.catch(() => undefined);
+    // A use may start while we wait: check again after every wait, then evict in the same turn.
+    while (session.busy > 0 || session.transition) {
+      await session.whenIdle();
+      if (session.transition) await session.transition.catch(() => undefined);
+    }
     return this.guard.evict(session, 'unload');
   }
 
