@@ -249,7 +249,9 @@ Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
     }
     DeviceReader reader(nvml.table(), index, traits);
     snapshot.devices.emplace_back();
-    reader.Read(snapshot.devices.back());
+    const uint64_t deviceStarted = NowNanosMonotonic();
+    reader.Read(snapshot.devices.back(), snapshot.timestampMicros);
+    snapshot.devices.back().readNanos = NowNanosMonotonic() - deviceStarted;
   }
   snapshot.sequence = 1;
   snapshot.passNanos = NowNanosMonotonic() - started;

@@ -169,6 +169,7 @@ void DeviceReader::FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out) {
 }
 
 bool DeviceReader::ReadIdentity(DeviceSample& out) {
+  ++identityVersion_;
   nvmlReturn_t rc =
       ReadString(nvml_.nvmlDeviceGetUUID, "nvmlDeviceGetUUID", handle_, NVML_DEVICE_UUID_V2_BUFFER_SIZE, identity_.uuid);
   if (MarkLostIf(rc, "nvmlDeviceGetUUID", out)) return false;
@@ -354,7 +355,7 @@ bool DeviceReader::ReadProcesses(DeviceSample& out) {
   return true;
 }
 
-bool DeviceReader::ReadProcessUtilization(DeviceSample& out) {
+bool DeviceReader::ReadProcessUtilization(DeviceSample& out, uint64_t now) {
   constexpr const char* fn = "nvmlDeviceGetProcessUtilization";
   if (nvml_.nvmlDeviceGetProcessUtilization == nullptr) {
     out.processUtilizationStatus.Fail(NVML_FUNCTION_NOT_FOUND, fn);
@@ -368,25 +369,20 @@ bool DeviceReader::ReadProcessUtilization(DeviceSample& out) {
     rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
   }
   if (MarkLostIf(rc, fn, out)) return false;
-  const uint64_t now = NowMicrosRealtime();
   if (rc == NVML_SUCCESS) {
     // Newest sample per pid; pids without a sample were idle (the driver reports only non-zero ones).
     lastUtilization_.clear();
     unsigned long long newest = lastSeenTimestamp_;
-    std::vector<unsigned long long> stamps;
     for (unsigned i = 0; i < count; ++i) {
       const nvmlProcessUtilizationSample_t& s = utilizationBuffer_[i];
       newest = std::max(newest, s.timeStamp);
+      const UtilizationEntry entry{s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil, s.timeStamp};
       auto it = std::lower_bound(lastUtilization_.begin(), lastUtilization_.end(), s.pid,
                                  [](const UtilizationEntry& e, uint32_t pid) { return e.pid < pid; });
-      const size_t at = static_cast<size_t>(it - lastUtilization_.begin());
       if (it != lastUtilization_.end() && it->pid == s.pid) {
-        if (stamps[at] >= s.timeStamp) continue;
-        *it = {s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil};
-        stamps[at] = s.timeStamp;
+        if (it->timeStamp < s.timeStamp) *it = entry;
       } else {
-        lastUtilization_.insert(it, {s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil});
-        stamps.insert(stamps.begin() + static_cast<std::ptrdiff_t>(at), s.timeStamp);
+        lastUtilization_.insert(it, entry);
       }
     }
     lastSeenTimestamp_ = newest;
@@ -417,10 +413,9 @@ bool DeviceReader::ReadProcessUtilization(DeviceSample& out) {
   return true;
 }
 
-void DeviceReader::Read(DeviceSample& out) {
-  const uint64_t started = NowNanosMonotonic();
+void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
   out.index = index_;
-  out.sampledAtMicros = NowMicrosRealtime();
+  out.sampledAtMicros = nowMicros;
   out.lost = false;
   out.lostStatus = Reading<int>();
   out.processes.clear();
@@ -431,13 +426,15 @@ void DeviceReader::Read(DeviceSample& out) {
       // A device read for the first time, or back from lost, has its identity read (anew).
       if (!identityRead_ || wasLost) identityRead_ = ReadIdentity(out);
       if (!lost_) ReadScalars(out);
-      if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out);
+      if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out, nowMicros);
     }
   }
   // Everything but identity is unknown while lost; the reason is the call that found it.
   if (lost_) FailAll(out.lostStatus.status, out.lostStatus.function, out);
-  out.identity = identity_;
-  out.readNanos = NowNanosMonotonic() - started;
+  if (out.identityVersion != identityVersion_) {
+    out.identity = identity_;
+    out.identityVersion = identityVersion_;
+  }
 }
 
 }  // namespace vramguard

@@ -38,7 +38,8 @@ class DeviceReader {
   DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, DriverTraits traits);
 
   // Reads the device into out (reusing out's storage). Never throws; failures land in the readings.
-  void Read(DeviceSample& out);
+  // nowMicros: wall clock of the pass (one clock read per pass, not per device).
+  void Read(DeviceSample& out, uint64_t nowMicros);
 
   uint32_t index() const { return index_; }
 
@@ -57,6 +58,7 @@ class DeviceReader {
   struct UtilizationEntry {
     uint32_t pid;
     uint32_t sm, mem, enc, dec;
+    unsigned long long timeStamp;
   };
 
   bool AcquireHandle(DeviceSample& out);
@@ -68,7 +70,7 @@ class DeviceReader {
   void ReadScalars(DeviceSample& out);
   bool ReadProcesses(DeviceSample& out);
   bool ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status, const char*& function);
-  bool ReadProcessUtilization(DeviceSample& out);
+  bool ReadProcessUtilization(DeviceSample& out, uint64_t nowMicros);
   // Marks the device lost when rc says so; returns true when it did.
   bool MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out);
 
@@ -79,6 +81,7 @@ class DeviceReader {
   bool lost_ = false;
   DeviceIdentity identity_;
   bool identityRead_ = false;
+  uint32_t identityVersion_ = 0;  // bumped on each identity read: samples copy the strings only then
   bool memoryV2Usable_ = true;
   ProcessList lists_[3];
   std::vector<unsigned char> recordBuffer_;

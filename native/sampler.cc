@@ -161,12 +161,19 @@ void Sampler::QueueAndNotify(const std::vector<SamplerEvent>& events) {
 }
 
 void Sampler::Pass(Snapshot& snapshot) {
+  // Two clock reads per pass plus one per device: clocks are a visible share of a mock-speed pass.
   const uint64_t started = NowNanosMonotonic();
   snapshot.timestampMicros = NowMicrosRealtime();
   snapshot.devices.resize(readers_.size());
-  for (size_t i = 0; i < readers_.size(); ++i) readers_[i]->Read(snapshot.devices[i]);
+  uint64_t deviceStarted = started;
+  for (size_t i = 0; i < readers_.size(); ++i) {
+    readers_[i]->Read(snapshot.devices[i], snapshot.timestampMicros);
+    const uint64_t deviceEnded = NowNanosMonotonic();
+    snapshot.devices[i].readNanos = deviceEnded - deviceStarted;
+    deviceStarted = deviceEnded;
+  }
   snapshot.sequence = ++sequence_;
-  snapshot.passNanos = NowNanosMonotonic() - started;
+  snapshot.passNanos = deviceStarted - started;
 }
 
 void Sampler::Evaluate(const Snapshot& snapshot, std::vector<SamplerEvent>& out) {

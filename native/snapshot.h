@@ -70,6 +70,7 @@ struct DeviceIdentity {
 struct DeviceSample {
   uint32_t index = 0;
   DeviceIdentity identity;
+  uint32_t identityVersion = 0;       // which identity read `identity` holds (copied only when it changes)
   bool lost = false;                  // a call returned GPU_IS_LOST (or the handle could not be had)
   Reading<int> lostStatus;            // the call that found it lost
 
@@ -94,7 +95,7 @@ struct DeviceSample {
   Reading<int> processUtilizationStatus;  // SUCCESS or NOT_FOUND (no new samples) are both fine
   std::vector<ProcessSample> processes;   // sorted by pid
 
-  uint64_t sampledAtMicros = 0;  // wall clock (epoch) when this device was read
+  uint64_t sampledAtMicros = 0;  // wall clock (epoch) of the pass that read this device
   uint64_t readNanos = 0;        // how long reading it took
 };
 

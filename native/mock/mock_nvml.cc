@@ -274,10 +274,17 @@ bool takeInjectedError(Globals &g, Session &s, Fn fn, int deviceIndex, nvmlRetur
   return false;
 }
 
-std::string threadName() {
-  char name[17] = {0};  // PR_GET_NAME: the calling thread's name, as pthread_getname_np reports it
-  if (prctl(PR_GET_NAME, reinterpret_cast<unsigned long>(name), 0, 0, 0) != 0) return "?";
-  return name;
+// The calling thread's name, as pthread_getname_np reports it. Cached per thread (a syscall per NVML
+// call would dominate the mock's cost) and re-read every 1024 calls in case the thread was renamed.
+const std::string &threadName() {
+  thread_local std::string cached;
+  thread_local unsigned callsSinceRead = 0;
+  if (cached.empty() || ++callsSinceRead >= 1024) {
+    callsSinceRead = 0;
+    char name[17] = {0};
+    cached = prctl(PR_GET_NAME, reinterpret_cast<unsigned long>(name), 0, 0, 0) == 0 ? name : "?";
+  }
+  return cached;
 }
 
 std::string statsJson(const Session &s) {
@@ -396,7 +403,10 @@ void dropExitedProcesses(Session &s) {
 void enterCall(Globals &g, Session &s, Fn fn) {
   const std::size_t fnIndex = static_cast<std::size_t>(fn);
   ++s.calls[fnIndex];
-  ++s.callsByThread.emplace(threadName(), CallCounts{}).first->second[fnIndex];
+  const std::string &thread = threadName();
+  auto counts = s.callsByThread.find(thread);
+  if (counts == s.callsByThread.end()) counts = s.callsByThread.emplace(thread, CallCounts{}).first;
+  ++counts->second[fnIndex];
 
   const std::uint64_t now = clockNs(CLOCK_MONOTONIC);
   const std::uint64_t elapsedMs = (now - s.startNs) / 1000000u;

@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   const SystemInfo system = ReadSystemInfo(NvmlLibrary::Instance().table());
   DeviceReader reader(NvmlLibrary::Instance().table(), 0, DriverTraits::FromVersion(system.driverVersion.value));
   DeviceSample sample;
-  reader.Read(sample);
+  reader.Read(sample, NowMicrosRealtime());
   Check(sample.memoryTotal.ok() && sample.memoryTotal.value == 25769803776ull, "one-off read");
   NvmlLibrary::Instance().Release();
 
