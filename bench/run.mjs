@@ -6,7 +6,7 @@
 //     --quick    short rounds: a smoke test of the harness, not figures to quote
 //     --rebuild  rebuild dist/ and the raw C loop even when present
 //
-// Builds what is missing (dist/ with `npm run build`, the addon with node-gyp, the raw C loop with cc),
+// Builds what is missing (dist/ with scripts/build-ts.mjs, the addon with node-gyp, the raw C loop with cc),
 // runs the suites one after the other, prints a table per section and writes everything, with the
 // machine and the date, to bench/out/latest.json.
 //
@@ -19,11 +19,12 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as core from './core.mjs';
+import * as guard from './guard.mjs';
 import { buildRawLoop, ensureAddon, ensureDist } from './lib/build.mjs';
 import { formatTable } from './lib/table.mjs';
 
 /** Every suite, in the order they run. */
-const SUITES = [core];
+const SUITES = [core, guard];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => console.error(line);
