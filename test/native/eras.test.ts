@@ -94,3 +94,22 @@ describe('driver eras', () => {
     expect(nvml.readOnce().system.cudaDriverVersion).toBe('12.4');
   });
 });
+
+describe('buffers', () => {
+  it('grow on INSUFFICIENT_SIZE: 150 processes with utilization on one device', () => {
+    const processes = Array.from({ length: 150 }, (_, i) => ({
+      pid: 10_000 + i,
+      usedBytes: (i + 1) * 2 ** 20,
+      type: (['compute', 'graphics', 'mps', 'compute+graphics'] as const)[i % 4],
+      smUtilPercent: (i % 100) + 1,
+    }));
+    mock = useMock({ processUtilizationPeriodMs: 1, devices: [mockDevice(0, 80, { processes })] });
+    const d = nvml.readOnce().snapshot.devices[0]!;
+    expect(d.missing).toEqual({});
+    expect(d.processes).toHaveLength(150);
+    expect(d.processes!.map((p) => p.pid)).toEqual(processes.map((p) => p.pid));
+    expect(d.processes!.map((p) => p.usedBytes)).toEqual(processes.map((p) => p.usedBytes));
+    expect(d.processes!.map((p) => p.smUtilizationRatio)).toEqual(processes.map((p) => p.smUtilPercent / 100));
+    expect(d.processes![3]!.types).toEqual(['compute', 'graphics']);
+  });
+});
