@@ -18,13 +18,14 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import * as cli from './cli.mjs';
 import * as core from './core.mjs';
 import * as guard from './guard.mjs';
 import { buildRawLoop, ensureAddon, ensureDist } from './lib/build.mjs';
 import { formatTable } from './lib/table.mjs';
 
 /** Every suite, in the order they run. */
-const SUITES = [core, guard];
+const SUITES = [core, guard, cli];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => console.error(line);
