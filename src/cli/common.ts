@@ -241,10 +241,7 @@ export async function* passes(sampler: Sampler): AsyncGenerator<Snapshot> {
   }
 }
 
-/** camelCase -> snake_case, for field names in labels and records. */
-export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
+export { snakeCase } from '../metrics/naming';
 
 export interface ListenAddress {
   host: string;

@@ -4,7 +4,7 @@
 import type { Colors } from 'picocolors/types';
 
 import type { DeviceSample, ProcessSample, Snapshot, SystemInfo } from '../types';
-import type { ProcessDirectory } from './proc';
+import type { ProcessDirectory } from '../proc';
 
 export type Style = (text: string) => string;
 /** A piece of a line: text and an optional style (colour). */

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 
 import { Sampler } from '../sampler';
 import { type CommonOptions, CliError, EXIT_FAILURE, EXIT_OK, formatAddress, type ListenAddress, onStopSignal, openNvml, passes } from './common';
-import { buildRegistry, ExporterState } from './metrics';
+import { buildRegistry, ExporterState } from '../metrics/gpu';
 
 export interface ServeOptions extends CommonOptions {
   listen: ListenAddress;

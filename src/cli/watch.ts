@@ -10,7 +10,7 @@ import { Sampler } from '../sampler';
 import type { Snapshot } from '../types';
 import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes } from './common';
 import { loadTerminalLibraries } from './esm';
-import { ProcessDirectory } from './proc';
+import { ProcessDirectory } from '../proc';
 import { type DeviceHistory, plainLine, pushHistory, renderFrame, type WatchState } from './render';
 
 const ONE_COLUMN = /^[\u0020-\u007e\u00b0\u2026\u2580-\u259f]*$/;

@@ -4,6 +4,8 @@
 // concurrent loads never double-book, and drains gracefully.
 import { EventEmitter } from 'node:events';
 
+import type { Registry } from 'prom-client';
+
 import {
   GuardDrainingError,
   InvalidOptionError,
@@ -13,7 +15,8 @@ import {
 } from '../errors';
 import * as nvml from '../nvml';
 import { Sampler, type WatermarkSpec } from '../sampler';
-import type { DeviceSample, Snapshot } from '../types';
+import { type GuardMetricsOptions, registerGuardMetrics } from '../metrics/guard';
+import type { DeviceSample, Snapshot, SystemInfo } from '../types';
 import { type ByteSize, parseBytes } from '../units';
 import { type Clock, delay, systemClock } from './clock';
 import { type GuardOptions, type Logger, parseQuotaSize, type ResolvedOptions, resolveOptions, validateScope } from './options';
@@ -125,7 +128,7 @@ export interface GuardStatus {
   state: HealthState;
   device: { index: number; uuid: string | null; name: string | null; lost: boolean };
   usage: {
-    /** What counts against the quota (scope usage, less disposes still returning). */
+    /** What counts against the quota: NVML's figure for the scope, at least the resident sessions' bytes. */
     scopeBytes: number;
     source: 'nvml' | 'ledger';
     deviceUsedBytes: number | null;
@@ -133,6 +136,8 @@ export interface GuardStatus {
     deviceFreeBytes: number | null;
     /** Sum of the resident sessions' declared bytes. */
     ledgerBytes: number;
+    /** Bytes of recent disposes NVML does not show as returned yet (relief counts them as returned). */
+    returningBytes: number;
     /** Outstanding reservations (admitted loads not yet visible to NVML). */
     reservedBytes: number;
     /** What a new admission could get now. */
@@ -185,8 +190,12 @@ export class Reservation {
 }
 
 interface Measurement {
-  /** Counts against the quota: NVML's figure less disposes still returning. */
+  /** Counts against the quota: NVML's figure, never less than the resident sessions' declared bytes. */
   scopeBytes: number;
+  /** What relief decides on: as scopeBytes, less disposes NVML does not show as returned yet. */
+  reliefBytes: number;
+  /** Bytes of recent disposes not yet seen back (reliefBytes = scopeBytes - these, at most). */
+  returningBytes: number;
   /** NVML's figure as read. */
   rawBytes: number;
   source: 'nvml' | 'ledger';
@@ -407,6 +416,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         deviceTotalBytes: device?.memoryTotalBytes ?? null,
         deviceFreeBytes: device?.memoryFreeBytes ?? null,
         ledgerBytes: this.ledgerBytes(),
+        returningBytes: m.returningBytes,
         reservedBytes: this.reservedBytes(),
         freeBytes: this.freeBytes(m).free,
       },
@@ -470,6 +480,38 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       this.shutdownHandlers.push([signal, handler]);
     }
     return () => this.uninstallShutdownHandlers();
+  }
+
+  /** The latest snapshot of this guard's GPU (no NVML call); null without NVML or before the first pass. */
+  latestSnapshot(): Snapshot | null {
+    return this.monitor?.latest() ?? null;
+  }
+
+  /** Driver, NVML and CUDA versions, when the guard samples NVML itself. */
+  get nvmlSystem(): SystemInfo | null {
+    return this.monitor instanceof Sampler ? (this.monitor.system ?? null) : null;
+  }
+
+  /** Sampling interval in milliseconds. */
+  get intervalMs(): number {
+    return this.options.interval;
+  }
+
+  /**
+   * Registers this guard's GPU and guard metrics on a prom-client Registry you own (never the global
+   * default one unless you pass it). Several guards may share a registry; registering twice is a no-op.
+   */
+  metrics(registry: Registry, options: GuardMetricsOptions = {}): this {
+    registerGuardMetrics(registry, this, options);
+    return this;
+  }
+
+  /** @internal Calls listener after every sampling pass (while the guard samples NVML itself). */
+  observeSamples(listener: (snapshot: Snapshot) => void): () => void {
+    const monitor = this.monitor;
+    if (!(monitor instanceof Sampler)) return () => undefined;
+    monitor.on('sample', listener);
+    return () => monitor.off('sample', listener);
   }
 
   // ---------------------------------------------------------------- SessionHost (used by sessions)
@@ -552,11 +594,14 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       const p = this.pending[i]!;
       if (p.deadline <= now || p.baseline - raw >= this.options.returnRatio * p.bytes) this.pending.splice(i, 1);
     }
-    // Disposes not yet reflected count as returned (never cascade on lagging readings)...
+    // Sessions NVML does not show yet (registered a sample ago) count at their declared bytes...
+    const ledger = this.ledgerBytes();
+    const scopeBytes = Math.max(raw, ledger);
+    // ...and for relief, disposes not yet reflected count as returned (never cascade on lagging readings).
     let credit = 0;
     for (const p of this.pending) credit += Math.max(0, p.bytes - Math.max(0, p.baseline - raw));
-    // ...and sessions NVML does not show yet (registered a sample ago) count at their declared bytes.
-    return { ...m, scopeBytes: Math.max(raw - credit, this.ledgerBytes()), rawBytes: raw };
+    const reliefBytes = Math.max(raw - credit, ledger);
+    return { ...m, scopeBytes, reliefBytes, returningBytes: scopeBytes - reliefBytes, rawBytes: raw };
   }
 
   /** Scope usage as NVML reports it (or the ledger when NVML cannot tell). */
@@ -569,10 +614,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
           ? 'no sample yet'
           : `GPU ${this.deviceIndex} unreadable (${device.lostReason?.code ?? device.missing.memoryUsedBytes?.code ?? 'lost'})`;
       const bytes = this.ledgerBytes() + this.reservedBytes();
-      return { scopeBytes: bytes, rawBytes: bytes, source: 'ledger', inForce: 'ledger', reason, device };
+      return { scopeBytes: bytes, rawBytes: bytes, reliefBytes: bytes, returningBytes: 0, source: 'ledger', inForce: 'ledger', reason, device };
     }
     if (this.scopeOption === 'device') {
-      return { scopeBytes: device.memoryUsedBytes, rawBytes: device.memoryUsedBytes, source: 'nvml', inForce: 'device', reason: null, device };
+      return { scopeBytes: device.memoryUsedBytes, rawBytes: device.memoryUsedBytes, reliefBytes: device.memoryUsedBytes, returningBytes: 0, source: 'nvml', inForce: 'device', reason: null, device };
     }
     const pids = this.scopePids();
     const problem = this.stickyFallback ?? perProcessProblem(device, pids);
@@ -585,10 +630,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         this.syncWatermarks();
       }
       const bytes = device.memoryUsedBytes;
-      return { scopeBytes: bytes, rawBytes: bytes, source: 'nvml', inForce: 'device', reason: `fell back to device scope: ${problem}`, device };
+      return { scopeBytes: bytes, rawBytes: bytes, reliefBytes: bytes, returningBytes: 0, source: 'nvml', inForce: 'device', reason: `fell back to device scope: ${problem}`, device };
     }
     const inForce = this.scopeOption === 'process-tree' ? 'process-tree' : 'pids';
-    return { scopeBytes: usage.bytes, rawBytes: usage.bytes, source: 'nvml', inForce, reason: null, device };
+    return { scopeBytes: usage.bytes, rawBytes: usage.bytes, reliefBytes: usage.bytes, returningBytes: 0, source: 'nvml', inForce, reason: null, device };
   }
 
   /** Admitted loads not yet committed as sessions. */
@@ -638,7 +683,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private checkLedgerPressure(): void {
     if (this.state === 'draining' || this.state === 'closed') return;
     if (this.monitor && !this.deviceLost) return;
-    if (this.measure().scopeBytes > this.softBytes) void this.relieve('ledger');
+    if (this.measure().reliefBytes > this.softBytes) void this.relieve('ledger');
   }
 
   /** Single flight: releasers, then evictions, until usage is under the target. */
@@ -652,7 +697,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       this.crossingAt = null;
       if (this.relieveAgain) {
         this.relieveAgain = false;
-        if (this.measure().scopeBytes > this.softBytes) void this.relieve(trigger);
+        if (this.measure().reliefBytes > this.softBytes) void this.relieve(trigger);
       }
     });
     return this.relieving;
@@ -666,10 +711,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
 
   private async relieveNow(trigger: PressureEvent['trigger']): Promise<void> {
     let m = this.measure();
-    this.updateEpisodes(m.scopeBytes);
-    if (m.scopeBytes <= this.softBytes) return;
+    this.updateEpisodes(m.reliefBytes);
+    if (m.reliefBytes <= this.softBytes) return;
     const pressure: PressureEvent = {
-      usageBytes: m.scopeBytes,
+      usageBytes: m.reliefBytes,
       softBytes: this.softBytes,
       hardBytes: this.hardBytes,
       targetBytes: this.targetBytes,
@@ -682,15 +727,15 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       this.log('warn', pressure, 'VRAM over the soft limit');
       this.emit('pressure', pressure);
     }
-    if (m.scopeBytes > this.hardBytes && !this.inBreach) {
+    if (m.reliefBytes > this.hardBytes && !this.inBreach) {
       this.inBreach = true;
-      const breach = { usageBytes: m.scopeBytes, hardBytes: this.hardBytes, scope: m.inForce };
+      const breach = { usageBytes: m.reliefBytes, hardBytes: this.hardBytes, scope: m.inForce };
       this.log('error', breach, 'VRAM over the hard limit: refusing admissions');
       this.emit('breach', breach);
     }
     let first = true;
     for (const releaser of [...this.releasers]) {
-      if (m.scopeBytes <= this.targetBytes || this.state === 'closed') return;
+      if (m.reliefBytes <= this.targetBytes || this.state === 'closed') return;
       const reactionMs = first && this.crossingAt !== null ? Math.max(0, Date.now() - this.crossingAt) : null;
       first = false;
       const started = this.clock.now();
@@ -701,22 +746,22 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         error = e instanceof Error ? e : new Error(String(e));
         this.log('error', { releaser: releaser.name, err: error }, 'releaser failed');
       }
-      const before = m.scopeBytes;
+      const before = m.reliefBytes;
       m = await this.fresh();
       this.emit('release', {
         name: releaser.name,
         priority: releaser.priority,
         durationMs: this.clock.now() - started,
         usageBeforeBytes: before,
-        usageAfterBytes: m.scopeBytes,
+        usageAfterBytes: m.reliefBytes,
         reactionMs,
         error,
       });
     }
-    while (m.scopeBytes > this.targetBytes && this.state !== 'draining' && this.state !== 'closed') {
+    while (m.reliefBytes > this.targetBytes && this.state !== 'draining' && this.state !== 'closed') {
       const victim = this.pickVictim();
       if (!victim) {
-        this.log('warn', { usageBytes: m.scopeBytes, targetBytes: this.targetBytes }, 'nothing left to evict');
+        this.log('warn', { usageBytes: m.reliefBytes, targetBytes: this.targetBytes }, 'nothing left to evict');
         return;
       }
       await this.evictAndWait(victim, 'pressure');
@@ -864,7 +909,14 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     for (;;) {
       if (this.state === 'draining' || this.state === 'closed') throw new GuardDrainingError(this.state);
       const m = this.measure();
-      if (need <= this.freeBytes(m).free) break;
+      const free = this.freeBytes(m).free;
+      if (need <= free) break;
+      if (m.returningBytes > 0 && need <= free + m.returningBytes && this.monitor) {
+        // Disposes already made will make room once NVML shows their memory back: wait for that
+        // rather than evict more on a lagging reading (bounded: unseen returns expire).
+        await Promise.race([this.monitor.next().catch(() => undefined), delay(this.clock, this.options.returnTimeout)]);
+        continue;
+      }
       const victim = this.pickVictim();
       if (!victim) {
         const why = need > this.hardBytes ? 'larger than the hard limit' : m.scopeBytes > this.hardBytes ? 'over the hard limit' : 'does not fit';
@@ -985,8 +1037,8 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         this.emit('recycle', { reason: 'leak', uptimeMs: now - this.startedAt, detail: 'usage trending to the hard limit' });
       }
     }
-    this.updateEpisodes(m.scopeBytes);
-    if (m.scopeBytes > this.softBytes && !this.relieving) void this.relieve('periodic');
+    this.updateEpisodes(m.reliefBytes);
+    if (m.reliefBytes > this.softBytes && !this.relieving) void this.relieve('periodic');
   }
 
   private idle(): boolean {

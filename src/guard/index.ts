@@ -22,3 +22,4 @@ export { processTree } from './scope';
 export type { ScopeOption } from './scope';
 export { Session } from './sessions';
 export type { EvictReason, SessionInfo, SessionOptions, SessionState } from './sessions';
+export type { GuardMetricsOptions } from '../metrics/guard';

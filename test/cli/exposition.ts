@@ -80,9 +80,12 @@ export function parseExposition(body: string, options: { openMetrics?: boolean }
   }
   let current: Family | undefined;
   const familyOf = (sampleName: string): Family | undefined => {
-    if (current && (sampleName === current.name || (current.type === 'counter' && options.openMetrics && sampleName === `${current.name}_total`))) {
-      return current;
-    }
+    if (!current) return undefined;
+    if (sampleName === current.name) return current;
+    if (current.type === 'counter' && options.openMetrics && sampleName === `${current.name}_total`) return current;
+    // Histogram and summary families carry their series under suffixed names.
+    const suffixes = current.type === 'histogram' ? ['_bucket', '_sum', '_count'] : current.type === 'summary' ? ['_sum', '_count'] : [];
+    if (suffixes.some((suffix) => sampleName === `${current!.name}${suffix}`)) return current;
     return undefined;
   };
   lines.forEach((line, index) => {
@@ -130,9 +133,12 @@ export function parseExposition(body: string, options: { openMetrics?: boolean }
   return families;
 }
 
-/** The samples of a family, as [labels, value]. */
+/** The samples named `name` (a family's own, or a histogram's name_bucket/_sum/_count). */
 export function samples(families: Map<string, Family>, name: string): Sample[] {
-  return families.get(name)?.samples ?? [];
+  const own = families.get(name);
+  if (own) return own.type === 'histogram' || own.type === 'summary' ? own.samples.filter((s) => s.name === name) : own.samples;
+  const base = /^(.*)_(bucket|sum|count)$/.exec(name)?.[1];
+  return base ? (families.get(base)?.samples ?? []).filter((s) => s.name === name) : [];
 }
 
 /** The value of the one sample matching `labels` (a subset). */

@@ -1,4 +1,5 @@
-// The Prometheus metrics of `vramguard serve`, built with prom-client on registries of our own.
+// GPU metrics with prom-client, shared by `vramguard serve` (on registries of its own) and library mode
+// (`guard.metrics(registry)`, on the host's registry).
 //
 // Every gauge is filled by a collect() hook from sampler.latest(), the snapshot the native thread last
 // published: a scrape never calls NVML. Counters are kept in ExporterState, which sees every sampling
@@ -8,10 +9,14 @@
 // metric objects).
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 
-import type { Sampler } from '../sampler';
+import { ProcessDirectory } from '../proc';
 import type { DeviceSample, Snapshot, SystemInfo } from '../types';
-import { snakeCase } from './common';
-import { ProcessDirectory } from './proc';
+import { snakeCase } from './naming';
+
+/** Where the metrics read: a Sampler, or anything with its latest(). */
+export interface SnapshotSource {
+  latest(): Snapshot | null;
+}
 
 /**
  * Codes that are not failures: the device or driver cannot report that reading (NOT_SUPPORTED; an old
@@ -37,11 +42,27 @@ export class ExporterState {
   private lastSequence = -1;
   private wasLost = new Map<number, boolean>();
 
+  private readonly systemOf: () => SystemInfo | null;
+  private readonly intervalOf: () => number;
+
+  /** system and the interval may be functions: library mode reads them from guards added later. */
   constructor(
-    readonly sampler: Sampler,
-    readonly system: SystemInfo,
-    readonly options: { processes: boolean; intervalMs: number },
-  ) {}
+    readonly sampler: SnapshotSource,
+    system: SystemInfo | null | (() => SystemInfo | null),
+    private readonly settings: { processes: boolean; intervalMs: number | (() => number) },
+  ) {
+    this.systemOf = typeof system === 'function' ? system : () => system;
+    const interval = settings.intervalMs;
+    this.intervalOf = typeof interval === 'function' ? interval : () => interval;
+  }
+
+  get system(): SystemInfo | null {
+    return this.systemOf();
+  }
+
+  get options(): { processes: boolean; intervalMs: number } {
+    return { processes: this.settings.processes, intervalMs: this.intervalOf() };
+  }
 
   /** Counts what a pass shows; each pass is counted once however often it is observed. */
   observe(snapshot: Snapshot): void {
@@ -150,7 +171,13 @@ const PROCESS_GAUGES: ReadonlyArray<{ name: string; help: string; read: (p: NonN
 export function buildRegistry(state: ExporterState, contentType: RegistryContentType): Registry<RegistryContentType> {
   const registry = new Registry<RegistryContentType>();
   registry.setContentType(contentType);
-  const registers = [registry as Registry];
+  registerGpuMetrics(registry as Registry, state);
+  return registry;
+}
+
+/** Registers every GPU metric on `registry`, each filled from `state` by its collect() hook. */
+export function registerGpuMetrics(registry: Registry, state: ExporterState): void {
+  const registers = [registry];
   const latest = (): Snapshot | null => state.sampler.latest();
 
   new Gauge({
@@ -170,7 +197,7 @@ export function buildRegistry(state: ExporterState, contentType: RegistryContent
             uuid: device.uuid ?? id?.uuid ?? '',
             name: device.name ?? id?.name ?? '',
             pci_bus_id: device.pciBusId ?? id?.pciBusId ?? '',
-            driver_version: state.system.driverVersion ?? '',
+            driver_version: state.system?.driverVersion ?? '',
           },
           1,
         );
@@ -299,5 +326,4 @@ export function buildRegistry(state: ExporterState, contentType: RegistryContent
     },
   });
 
-  return registry;
 }
