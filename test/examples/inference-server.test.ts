@@ -1,0 +1,242 @@
+// The example inference server under real HTTP load on the mock NVML: more models than fit at once,
+// an autocannon run, then a deterministic eviction, then SIGTERM under load.
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import autocannon from 'autocannon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { Sampler } from '../../src/sampler';
+import { mockDevice, type MockNvml } from '../../src/testing';
+import type { Snapshot } from '../../src/types';
+import { useMock } from '../helpers';
+
+const GiB = 2 ** 30;
+const HARD = 16 * GiB;
+const GUARD_INTERVAL_MS = 50;
+const root = join(__dirname, '..', '..');
+const MODELS = ['llama-8b', 'mistral-7b', 'qwen-14b', 'llama-1b'];
+/** The server's configuration: four models, 21 GiB together, under a 16 GiB hard limit. */
+const CONFIG = {
+  // soft = hard: admissions keep usage at or under 16 GiB, so evictions here are the admission's own,
+  // in victim order (relief at the soft limit is exercised in test/guard).
+  guard: { quota: { soft: '16GiB', hard: '16GiB' }, interval: `${50}ms`, idleTtl: '5m' },
+  requestTimeoutMs: 30_000,
+  tokenMs: 10,
+  models: [
+    { id: 'llama-8b', bytes: '6GiB', loadMs: 150, priority: 1, fallback: 'llama-1b' },
+    { id: 'mistral-7b', bytes: '5GiB', loadMs: 150 },
+    { id: 'qwen-14b', bytes: '9GiB', loadMs: 200, fallback: 'llama-1b' },
+    { id: 'llama-1b', bytes: '1GiB', loadMs: 50, priority: 5 },
+  ],
+};
+/** A realistic mix: mostly the small and the popular model, sometimes the big ones. */
+const TRAFFIC = ['llama-8b', 'llama-1b', 'llama-8b', 'mistral-7b', 'llama-1b', 'llama-8b', 'qwen-14b', 'llama-1b'];
+
+interface LogLine {
+  time: number;
+  event: string;
+  [key: string]: unknown;
+}
+
+let mock: MockNvml;
+let server: ChildProcess;
+let port = 0;
+const logs: LogLine[] = [];
+let exitCode: Promise<number | null>;
+const usage: Array<{ t: number; bytes: number }> = [];
+let watcher: Sampler;
+
+beforeAll(async () => {
+  mock = useMock({ devices: [mockDevice(0, 24)] });
+  // An independent observer: what NVML shows the server's workers use, every 10 ms.
+  watcher = new Sampler({ interval: '10ms' }).start();
+  watcher.on('sample', (s: Snapshot) => usage.push({ t: s.timestamp, bytes: s.devices[0]!.memoryUsedBytes ?? 0 }));
+  const configPath = join(dirname(mock.scenarioPath), 'server.json');
+  writeFileSync(configPath, JSON.stringify(CONFIG));
+  server = spawn(process.execPath, [join(root, 'examples', 'inference-server', 'server.mjs'), '--port', '0', '--config', configPath], {
+    env: { ...process.env, ...mock.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  exitCode = new Promise((resolve) => server.once('exit', (code) => resolve(code)));
+  let buffer = '';
+  server.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      logs.push(JSON.parse(buffer.slice(0, newline)) as LogLine);
+      buffer = buffer.slice(newline + 1);
+    }
+  });
+  await until(() => logs.some((l) => l.event === 'listening'));
+  port = logs.find((l) => l.event === 'listening')!.port as number;
+  await until(async () => (await get('/health')).status === 200);
+}, 30_000);
+
+afterAll(() => {
+  watcher?.close();
+  if (server.exitCode === null) server.kill('SIGKILL');
+  mock.cleanup();
+});
+
+async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One request on its own connection (no keep-alive races at shutdown). */
+function request(method: string, path: string, body?: object): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+const get = (path: string) => request('GET', path);
+const generate = (model: string, prompt = 'hello') => request('POST', '/v1/generate', { model, prompt });
+
+/** Longest stretch, in ms, during which the observed usage stayed above the hard limit. */
+function longestAboveHard(): number {
+  let longest = 0;
+  let since: number | null = null;
+  for (const { t, bytes } of usage) {
+    if (bytes > HARD) since ??= t;
+    else if (since !== null) {
+      longest = Math.max(longest, t - since);
+      since = null;
+    }
+  }
+  return since === null ? longest : Math.max(longest, usage.at(-1)!.t - since);
+}
+
+describe('inference server on the mock NVML', () => {
+  it('serves a load across more models than fit: every request succeeds or gets a deliberate 503', async () => {
+    let n = 0;
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections: 8,
+      duration: 4,
+      timeout: 20,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/generate',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (req: Record<string, unknown>) => ({ ...req, body: JSON.stringify({ model: TRAFFIC[n++ % TRAFFIC.length], prompt: 'GPUs?' }) }),
+        },
+      ],
+    });
+    expect(result.errors).toBe(0);
+    expect(result.timeouts).toBe(0);
+    const statuses = Object.keys(result.statusCodeStats ?? {}).map(Number);
+    expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+    const ok = (result.statusCodeStats as unknown as Record<string, { count: number }>)['200']?.count ?? 0;
+    expect(ok).toBeGreaterThan(40);
+    // The four models (21 GiB) never fit at once under the 16 GiB hard limit: the guard had to evict
+    // idle models for admissions, or refuse qwen-14b while the others were busy (the server then
+    // answered from llama-1b or with 503).
+    expect(logs.filter((l) => l.event === 'loaded').length).toBeGreaterThanOrEqual(3);
+    const refusals = logs.filter((l) => l.event === 'refuse').length;
+    const admissionEvictions = logs.filter((l) => l.event === 'evict' && l.reason === 'admission').length;
+    expect(refusals + admissionEvictions).toBeGreaterThan(0);
+    // Usage never stayed above the hard limit longer than one sampling interval plus a dispose.
+    const disposeMs = Math.max(0, ...logs.filter((l) => l.event === 'evict').map((l) => l.durationMs as number));
+    expect(usage.length).toBeGreaterThan(100);
+    expect(longestAboveHard()).toBeLessThanOrEqual(GUARD_INTERVAL_MS + disposeMs + 20);
+  }, 60_000);
+
+  it('a model that cannot fit gets 503 with Retry-After, or its configured smaller fallback', async () => {
+    await until(async () => {
+      const status = JSON.parse((await get('/status')).body) as { sessions: Array<{ busy: number }> };
+      return status.sessions.every((s) => s.busy === 0);
+    });
+    // Hold llama-8b and mistral-7b busy (11 GiB): qwen-14b (9 GiB) cannot fit; it falls back to llama-1b.
+    const slow = [generate('llama-8b', 'x'.repeat(60)), generate('mistral-7b', 'x'.repeat(60))];
+    await until(async () => {
+      const status = JSON.parse((await get('/status')).body) as { sessions: Array<{ id: string; busy: number }> };
+      return ['llama-8b', 'mistral-7b'].every((id) => status.sessions.some((s) => s.id === id && s.busy > 0));
+    });
+    const answer = await generate('qwen-14b');
+    await Promise.all(slow);
+    expect([200, 503]).toContain(answer.status);
+    if (answer.status === 200) expect(JSON.parse(answer.body)).toMatchObject({ model: 'llama-1b', fallbackFrom: 'qwen-14b' });
+    else expect(answer.headers['retry-after']).toBeDefined();
+  }, 30_000);
+
+  it('evicts idle models in the documented order: lower priority first, then least recently used', async () => {
+    const unloadAll = async () => expect((await request('POST', '/admin/unload')).status).toBe(200);
+    const evictionsDuring = async (work: () => Promise<void>) => {
+      const before = logs.length;
+      await work();
+      return logs.slice(before).filter((l) => l.event === 'evict' && l.reason !== 'unload').map((l) => [l.id, l.reason]);
+    };
+    // Priority: llama-1b (5), llama-8b (1), mistral-7b (0) resident, 12 of 16 GiB. qwen-14b (9 GiB) needs
+    // 5 GiB more: mistral-7b goes, the lowest priority, although it was used last.
+    await unloadAll();
+    for (const model of ['llama-1b', 'llama-8b', 'mistral-7b']) expect((await generate(model)).status).toBe(200);
+    expect(await evictionsDuring(async () => void expect((await generate('qwen-14b')).status).toBe(200))).toEqual([
+      ['mistral-7b', 'admission'],
+    ]);
+    // Least recently used among equal priorities: qwen-14b and mistral-7b (both 0), qwen used first.
+    await unloadAll();
+    for (const model of ['qwen-14b', 'mistral-7b']) expect((await generate(model)).status).toBe(200);
+    expect(await evictionsDuring(async () => void expect((await generate('llama-8b')).status).toBe(200))).toEqual([
+      ['qwen-14b', 'admission'],
+    ]);
+  }, 30_000);
+
+  it('exposes health and metrics from the host registry', async () => {
+    expect((await get('/health')).status).toBe(200);
+    const metrics = (await get('/metrics')).body;
+    expect(metrics).toMatch(/^vramguard_guard_evictions_total\{gpu="0",reason="admission"\} [1-9]/m);
+    expect(metrics).toMatch(/^vramguard_gpu_memory_used_bytes\{gpu="0",uuid="GPU-[^"]+"\} \d+/m);
+  });
+
+  it('on SIGTERM under load finishes in-flight requests, answers 503 while draining, stops every worker, exits 0', async () => {
+    const outcomes: Array<number | string> = [];
+    let stop = false;
+    const loops = Array.from({ length: 6 }, async (_, i) => {
+      while (!stop) {
+        try {
+          outcomes.push((await generate(MODELS[i % MODELS.length]!, 'a long prompt for a long answer')).status);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? String(error);
+          outcomes.push(code);
+          if (code === 'ECONNREFUSED') return; // the server no longer accepts: nothing was sent
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const inFlightAtSignal = outcomes.length;
+    server.kill('SIGTERM');
+    expect(await exitCode).toBe(0);
+    stop = true;
+    await Promise.all(loops);
+    expect(outcomes.length).toBeGreaterThan(inFlightAtSignal);
+    // Every request that reached the server got an answer: 200, or 503 while draining.
+    expect(outcomes.filter((o) => o !== 200 && o !== 503 && o !== 'ECONNREFUSED')).toEqual([]);
+    const pids = logs.filter((l) => l.event === 'loaded').map((l) => l.pid as number);
+    await until(() =>
+      pids.every((pid) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+    );
+    expect(logs.some((l) => l.event === 'shutdown')).toBe(true);
+  }, 30_000);
+});
