@@ -213,6 +213,8 @@ interface PendingReturn {
 }
 
 const PERIODIC_MS = 1000;
+/** How long NVML must list only foreign pids before the guard believes it reports host PIDs. */
+const HOST_PID_CONFIRM_MS = 5000;
 /** How many returnTimeouts a dispose's bytes count as returned before NVML shows them. */
 const CREDIT_TIMEOUTS = 3;
 
@@ -239,6 +241,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private watermarkMode: string | null = null;
   private treePids: number[];
   private stickyFallback: string | null = null;
+  private hostPidsSince: number | null = null;
   private relieving: Promise<void> | null = null;
   private inPressure = false;
   private inBreach = false;
@@ -620,20 +623,36 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       return { scopeBytes: device.memoryUsedBytes, rawBytes: device.memoryUsedBytes, reliefBytes: device.memoryUsedBytes, returningBytes: 0, source: 'nvml', inForce: 'device', reason: null, device };
     }
     const pids = this.scopePids();
-    const problem = this.stickyFallback ?? perProcessProblem(device, pids);
-    const usage = problem === null ? sumPids(device, pids) : null;
-    if (usage === null) {
-      if (problem && !this.stickyFallback && !/cannot list/.test(problem)) {
-        // Host PIDs or unattributable memory do not go away: keep device scope from now on.
-        this.stickyFallback = problem;
-        this.log('warn', { problem }, 'per-process accounting unavailable: using device scope');
-        this.syncWatermarks();
-      }
+    const reason = this.stickyFallback ?? this.perProcessFallback(device, pids);
+    if (reason !== null) {
       const bytes = device.memoryUsedBytes;
-      return { scopeBytes: bytes, rawBytes: bytes, reliefBytes: bytes, returningBytes: 0, source: 'nvml', inForce: 'device', reason: `fell back to device scope: ${problem}`, device };
+      return { scopeBytes: bytes, rawBytes: bytes, reliefBytes: bytes, returningBytes: 0, source: 'nvml', inForce: 'device', reason: `fell back to device scope: ${reason}`, device };
     }
+    const usage = sumPids(device, pids)!;
     const inForce = this.scopeOption === 'process-tree' ? 'process-tree' : 'pids';
     return { scopeBytes: usage.bytes, rawBytes: usage.bytes, reliefBytes: usage.bytes, returningBytes: 0, source: 'nvml', inForce, reason: null, device };
+  }
+
+  /**
+   * Why the scope must be the device's usage now, or null when per-process accounting works. Host PIDs
+   * must persist for HOST_PID_CONFIRM_MS before they count (a process that just exited lingers in
+   * NVML's list for a moment); host PIDs and unattributable memory then hold for good.
+   */
+  private perProcessFallback(device: DeviceSample, pids: readonly number[]): string | null {
+    const problem = perProcessProblem(device, pids);
+    if (problem?.kind !== 'host-pids') this.hostPidsSince = null;
+    if (problem === null) return null;
+    if (problem.kind === 'host-pids') {
+      const now = this.clock.now();
+      this.hostPidsSince ??= now;
+      if (now - this.hostPidsSince < HOST_PID_CONFIRM_MS) return null;
+    }
+    if (problem.kind !== 'unlisted') {
+      this.stickyFallback = problem.message;
+      this.log('warn', { problem: problem.message }, 'per-process accounting unavailable: using device scope');
+      this.syncWatermarks();
+    }
+    return problem.message;
   }
 
   /** Admitted loads not yet committed as sessions. */

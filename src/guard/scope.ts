@@ -73,32 +73,43 @@ export function sumPids(device: DeviceSample, pids: readonly number[]): ScopeUsa
   return { bytes, matchedPids };
 }
 
-/**
- * Why per-process accounting cannot be trusted on this device, or null when it can:
- * - the process list is unreadable;
- * - NVML lists pids that do not exist in this PID namespace while none of ours appear (a container
- *   where NVML reports host PIDs);
- * - our pids appear but NVML cannot attribute their memory ("not available").
- */
-export function perProcessProblem(device: DeviceSample, pids: readonly number[]): string | null {
+export interface PerProcessProblem {
+  /**
+   * unlisted: the process list is unreadable now (transient);
+   * host-pids: NVML lists only pids that do not exist in this PID namespace, none of ours (a container
+   *   where NVML reports host PIDs; also, briefly, processes that just exited: confirm over time);
+   * not-available: our pids are listed but NVML cannot attribute their memory.
+   */
+  kind: 'unlisted' | 'host-pids' | 'not-available';
+  message: string;
+}
+
+/** Why per-process accounting cannot be trusted on this device now, or null when it can. */
+export function perProcessProblem(device: DeviceSample, pids: readonly number[]): PerProcessProblem | null {
   if (!device.processes) {
     const reason = device.missing.processes;
-    return `NVML cannot list processes on GPU ${device.index}${reason ? ` (${reason.code} from ${reason.function})` : ''}`;
+    return {
+      kind: 'unlisted',
+      message: `NVML cannot list processes on GPU ${device.index}${reason ? ` (${reason.code} from ${reason.function})` : ''}`,
+    };
   }
   const ours = new Set(pids);
   const listed = device.processes;
   const mine = listed.filter((p) => ours.has(p.pid));
   if (mine.length > 0 && mine.every((p) => p.usedBytes === null)) {
-    return `NVML reports no per-process memory for pids ${mine.map((p) => p.pid).join(', ')} (not available)`;
+    return {
+      kind: 'not-available',
+      message: `NVML reports no per-process memory for pids ${mine.map((p) => p.pid).join(', ')} (not available)`,
+    };
   }
-  if (mine.length === 0 && listed.length > 0) {
-    const foreign = listed.filter((p) => !pidExists(p.pid));
-    if (foreign.length > 0) {
-      return `NVML lists pids not in this PID namespace (${foreign
+  if (mine.length === 0 && listed.length > 0 && listed.every((p) => !pidExists(p.pid))) {
+    return {
+      kind: 'host-pids',
+      message: `NVML lists only pids not in this PID namespace (${listed
         .slice(0, 5)
         .map((p) => p.pid)
-        .join(', ')}): it reports host PIDs (container?)`;
-    }
+        .join(', ')}): it reports host PIDs (container?)`,
+    };
   }
   return null;
 }
