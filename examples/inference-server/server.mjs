@@ -72,6 +72,9 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
   });
 
   function startWorker(model) {
+    // One worker per model: a leftover one (a load that raced an unload) goes first.
+    const stale = workers.get(model.id);
+    if (stale) stale.child.kill('SIGKILL');
     return new Promise((resolve, reject) => {
       const child = fork(join(here, 'worker.cjs'), [], {
         env: {
@@ -85,9 +88,9 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const worker = { child, pending: new Map() };
+      workers.set(model.id, worker);
       child.on('message', (message) => {
         if (message.type === 'ready') {
-          workers.set(model.id, worker);
           log('loaded', { id: model.id, pid: message.pid });
           resolve(worker);
         } else if (message.type === 'result') {
@@ -104,12 +107,18 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
     });
   }
 
+  /** Asks the model's worker to unload and waits for it to exit (killing it if it does not, in time). */
   function stopWorker(id) {
     const worker = workers.get(id);
-    if (!worker) return Promise.resolve();
+    if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      worker.child.once('exit', () => resolve());
-      worker.child.send({ type: 'unload' });
+      const kill = setTimeout(() => worker.child.kill('SIGKILL'), 3000);
+      worker.child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      if (worker.child.connected) worker.child.send({ type: 'unload' });
+      else worker.child.kill('SIGKILL');
     });
   }
 

@@ -25,13 +25,13 @@ setTimeout(() => {
 
 process.on('message', (message) => {
   if (message.type === 'generate') {
-    const tokens = Math.max(1, Math.min(64, String(message.prompt ?? '').length));
+    const tokens = Math.max(1, Math.min(1000, String(message.prompt ?? '').length));
     setTimeout(() => {
       process.send({ type: 'result', id: message.id, text: `${MODEL_ID}: ${tokens} tokens` });
     }, Number(TOKEN_MS ?? 2) * tokens);
   } else if (message.type === 'unload') {
     release();
-    process.send({ type: 'unloaded' }, () => process.exit(0));
+    process.exit(0);
   }
 });
 process.on('disconnect', () => {

@@ -979,16 +979,17 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     if (session.state !== 'evicted') return;
     const transition = (async () => {
       const reservation = await this.admit(session.bytes, { id: session.id });
+      // From here the session's own bytes count (a loading session is resident): the reservation
+      // hands over in the same turn, so the load is never counted twice.
       session.state = 'loading';
+      reservation.cancel();
       try {
         session.reloaded(await session.runLoad());
-        reservation.cancel();
         session.loads += 1;
         session.state = 'loaded';
         session.lastUsedAt = this.clock.now();
         this.checkLedgerPressure();
       } catch (error) {
-        reservation.cancel();
         session.state = 'evicted';
         throw error;
       }

@@ -326,3 +326,32 @@ describe('scope', () => {
     void OTHER_PID;
   });
 });
+
+describe('reload accounting', () => {
+  it('counts a reloading session once: its reservation hands over to its own bytes', async () => {
+    const h = harness({ idleTtl: '1m' });
+    let finishLoad!: () => void;
+    h.model('a', 6, {
+      load: () =>
+        new Promise<void>((resolve) => {
+          finishLoad = () => {
+            h.held.set('a', 6 * GiB);
+            h.leak(0);
+            resolve();
+          };
+        }),
+    });
+    await h.advance(61_000); // idle: evicted
+    const use = h.guard.sessions.use('a', () => 'done');
+    await h.advance(200);
+    const { usage } = h.guard.status();
+    expect(h.guard.sessions.get('a')!.state).toBe('loading');
+    expect([usage.scopeBytes, usage.reservedBytes]).toEqual([6 * GiB, 0]);
+    // While a loads, 16 GiB are free (22 - 6): a 16 GiB load fits, a 17 GiB one does not.
+    await expect(h.guard.admit('17GiB')).rejects.toBeInstanceOf(VramQuotaError);
+    (await h.guard.admit('16GiB')).cancel();
+    finishLoad();
+    await h.advance(200);
+    expect(await use).toBe('done');
+  });
+});
