@@ -2,7 +2,7 @@
 // sampler thread runs each pass, bench/reader_loop.cc) against the raw C loop (bench/raw_nvml_loop.c),
 // on the same mock scenario. Instruction counts do not depend on what else the machine is doing, so
 // this ratio is the noise-free complement of the timed one in the core suite. Per-pass figures are
-// (count for N passes - count for 0 passes) / N, so start-up and NVML initialization cancel out.
+// (count for N + 1 passes - count for 1 pass) / N, so start-up and NVML initialization cancel out.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,7 @@ export async function run(ctx) {
   const library = ctx.testing.mockLibraryPath();
   const env = { ...process.env, VRAMGUARD_MOCK_SCENARIO: scenario, VRAMGUARD_MOCK_CONTROL: join(dir, 'control') };
   try {
-    const perPass = (command, args) => (callgrind(command, args(passes), env) - callgrind(command, args(0), env)) / passes;
+    const perPass = (command, args) => (callgrind(command, args(passes + 1), env) - callgrind(command, args(1), env)) / passes;
     ctx.log('instructions: raw C loop');
     const raw = perPass(ctx.rawLoopPath, (n) => [library, '--passes', String(n), '--warmup', '0', '--interval-ms', '0']);
     ctx.log('instructions: native reader');
