@@ -288,18 +288,9 @@ class Parser {
   unsigned parseHex4() {
     unsigned value = 0;
     for (int i = 0; i < 4; ++i) {
-      const char c = peek();
-      unsigned digit;
-      if (c >= '0' && c <= '9') {
-        digit = static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        digit = static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        digit = static_cast<unsigned>(c - 'A' + 10);
-      } else {
-        fail("expected 4 hex digits after \\u");
-      }
-      value = value * 16 + digit;
+      const int digit = hexDigit(peek());
+      if (digit < 0) fail("expected 4 hex digits after \\u");
+      value = value * 16 + static_cast<unsigned>(digit);
       ++pos_;
     }
     return value;

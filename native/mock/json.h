@@ -15,6 +15,14 @@
 namespace vgmock {
 namespace json {
 
+// The value of one hexadecimal digit, or -1 when c is not one.
+inline int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 struct Member;
 
 class Value {

@@ -183,18 +183,9 @@ bool parsePciBusId(const std::string &text, unsigned *domain, unsigned *bus, uns
   auto hex = [&](std::size_t from, std::size_t count, unsigned *out) {
     unsigned value = 0;
     for (std::size_t i = from; i < from + count; ++i) {
-      const char c = text[i];
-      unsigned digit;
-      if (c >= '0' && c <= '9') {
-        digit = static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        digit = static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        digit = static_cast<unsigned>(c - 'A' + 10);
-      } else {
-        return false;
-      }
-      value = value * 16 + digit;
+      const int digit = json::hexDigit(text[i]);
+      if (digit < 0) return false;
+      value = value * 16 + static_cast<unsigned>(digit);
     }
     *out = value;
     return true;
