@@ -33,8 +33,53 @@ function readParentMap(): Map<number, number[]> {
   return children;
 }
 
+/**
+ * Direct children of pid from /proc/<pid>/task/<tid>/children (every thread can fork): a few reads per
+ * process in our tree rather than a scan of every process on the host. Null when the kernel does not
+ * offer the file (CONFIG_PROC_CHILDREN), so the caller falls back to the full scan.
+ */
+function childrenOf(pid: number): number[] | null {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return []; // the process is gone
+  }
+  const children: number[] = [];
+  for (const tid of tasks) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(pid)) {
+        // The main thread is there but has no children file: the kernel lacks it.
+        try {
+          readdirSync(`/proc/${pid}/task/${tid}`);
+          return null;
+        } catch {
+          return [];
+        }
+      }
+      continue; // the thread ended while we looked
+    }
+    for (const child of text.split(' ')) if (child.trim() !== '') children.push(Number(child));
+  }
+  return children;
+}
+
 /** The pid and every descendant of it, sorted. */
 export function processTree(root: number = process.pid): number[] {
+  const tree = [root];
+  for (let i = 0; i < tree.length; i += 1) {
+    const children = childrenOf(tree[i]!);
+    if (children === null) return processTreeByScan(root);
+    tree.push(...children);
+  }
+  return tree.sort((a, b) => a - b);
+}
+
+/** processTree by reading every /proc/<pid>/stat (kernels without task children files). */
+function processTreeByScan(root: number): number[] {
   const children = readParentMap();
   const tree = [root];
   for (let i = 0; i < tree.length; i += 1) {
