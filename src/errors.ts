@@ -131,3 +131,12 @@ export class GuardDrainingError extends VramguardError {
     super('DRAINING', `the guard is ${state}: no new loads or uses`);
   }
 }
+
+/** Something the guard ran for the user (a dispose, a releaser) did not finish in time. */
+export class TimeoutError extends VramguardError {
+  readonly timeoutMs: number;
+  constructor(what: string, timeoutMs: number) {
+    super('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from '../errors';
 import * as nvml from '../nvml';
 import type { Sampler } from '../sampler';
-import { mockLibraryPath } from '../testing';
+import { mockLibraryPath } from '../mock-library';
 import type { Snapshot } from '../types';
 import { parseDuration } from '../units';
 

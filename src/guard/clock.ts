@@ -1,4 +1,6 @@
 // Time as the guard sees it: injectable so tests drive it with a fake clock.
+import { TimeoutError } from '../errors';
+
 
 export interface TimerHandle {
   cancel(): void;
@@ -23,4 +25,17 @@ export const systemClock: Clock = {
 /** Resolves after ms on the given clock. */
 export function delay(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(resolve, ms));
+}
+
+/** Runs fn, rejecting with TimeoutError when it takes longer than timeoutMs (fn itself is left behind). */
+export async function withTimeout(clock: Clock, fn: () => unknown, timeoutMs: number, what: string): Promise<void> {
+  let timer: TimerHandle | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimer(() => reject(new TimeoutError(what, timeoutMs)), timeoutMs);
+  });
+  try {
+    await Promise.race([Promise.resolve().then(fn), timeout]);
+  } finally {
+    timer?.cancel();
+  }
 }

@@ -1,4 +1,7 @@
-export { Reservation, SessionRegistry, VramGuard } from './guard';
+export { VramGuard } from './guard';
+export { Reservation } from './ledger';
+export type { FreeConstraint } from './ledger';
+export { SessionRegistry } from './registry';
 export type {
   AdmitEvent,
   BreachEvent,
@@ -15,7 +18,8 @@ export type {
   ReservationInfo,
   ScopeInForce,
   TrendEvent,
-} from './guard';
+} from './types';
+export type { ShutdownOptions } from './lifecycle';
 export type { Clock, TimerHandle } from './clock';
 export type { GuardOptions, Logger, QuotaSize } from './options';
 export { processTree } from './scope';

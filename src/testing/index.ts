@@ -3,9 +3,11 @@
 // and change GPU state live through the control file while samplers run.
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
-import { bindingPath } from '../nvml';
+import { mockLibraryPath } from '../mock-library';
+
+export { mockLibraryPath };
 
 export type MockReturn = string | number;
 export type MockProcessType = 'compute' | 'graphics' | 'mps' | 'compute+graphics';
@@ -75,20 +77,6 @@ export interface MockScenario {
   devices: MockDevice[];
   errors?: MockErrorInjection[];
   timeline?: Array<{ atMs: number; ops: MockOp[] }>;
-}
-
-/**
- * Path of the mock libnvidia-ml.so.1 built beside the loaded addon. `legacy`: the variant that does not
- * export the versioned entry points at all (an old driver), built as mock-legacy/libnvidia-ml-legacy.so.1.
- */
-export function mockLibraryPath(options: { legacy?: boolean } = {}): string {
-  const path = options.legacy
-    ? join(dirname(bindingPath()), 'mock-legacy', 'libnvidia-ml-legacy.so.1')
-    : join(dirname(bindingPath()), 'mock', 'libnvidia-ml.so.1');
-  if (!existsSync(path)) {
-    throw new Error(`vramguard mock NVML not found at ${path}: rebuild the package (npm install / npm run prebuild)`);
-  }
-  return path;
 }
 
 /** Appends ops to a mock's control file: each line is applied by the mock on its next device call. */
