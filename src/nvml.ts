@@ -177,6 +177,12 @@ export function unavailableReason(options?: NvmlOptions): string | null {
   return result.ok ? null : result.reason;
 }
 
+/** How many devices NVML reports now (one probe, for start-up checks); null when unknown or unavailable. */
+export function deviceCount(options: NvmlOptions = {}): number | null {
+  const result = binding().probe(options.libraryPath);
+  return result.ok ? (result.system.deviceCount ?? null) : null;
+}
+
 /** Loads NVML and reports versions and capabilities. Throws NvmlUnavailableError when it cannot. */
 export function probe(options: NvmlOptions = {}): NvmlProbe {
   const result = binding().probe(options.libraryPath);

@@ -2,8 +2,10 @@
 // no NVML call; the next one awaited; watermark crossings and lost GPUs delivered as events.
 import { EventEmitter } from 'node:events';
 
+import { type DeviceIdentity, isDeviceSelector, resolveDeviceSelector } from './devices';
 import { ClosedError, InvalidOptionError, type NvmlReason } from './errors';
 import * as nvml from './nvml';
+import { checkOptionKeys } from './option-keys';
 import type { NativeEvent, NativeSampler } from './nvml';
 import type { Snapshot, SystemInfo } from './types';
 import { type Duration, parseBytes, parseDuration, type ByteSize } from './units';
@@ -11,7 +13,7 @@ import { type Duration, parseBytes, parseDuration, type ByteSize } from './units
 export interface SamplerOptions {
   /** How often to read; default '1s', at least 10 ms. */
   interval?: Duration;
-  /** Devices to read, by index or UUID; default all. */
+  /** Devices to read, by index, UUID or PCI bus id (02:00.0 or 00000000:02:00.0); default all. */
   devices?: Array<number | string>;
   /** Path of libnvidia-ml.so.1 (default: VRAMGUARD_NVML_LIBRARY, else the system's). */
   libraryPath?: string;
@@ -112,6 +114,7 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
 
   constructor(options: SamplerOptions = {}) {
     super();
+    checkOptionKeys(options, ['interval', 'devices', 'libraryPath']);
     // 'sample' listeners hear every pass: ask the native thread for a wake-up per pass while any exist.
     (this as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'sample') this.native?.requestSample();
@@ -125,8 +128,7 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
         throw new InvalidOptionError('devices', 'expected a non-empty array of device indexes or UUIDs');
       }
       for (const device of options.devices) {
-        const ok = typeof device === 'string' ? device.length > 0 : Number.isInteger(device) && device >= 0;
-        if (!ok) throw new InvalidOptionError('devices', `not a device index or UUID: ${JSON.stringify(device)}`);
+        if (!isDeviceSelector(device)) throw new InvalidOptionError('devices', `not a device index or UUID: ${JSON.stringify(device)}`);
       }
     }
     this.requestedDevices = options.devices;
@@ -209,7 +211,11 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     }
   }
 
-  /** Registers a watermark; crossings (both ways) arrive as 'watermark' events. */
+  /**
+   * Registers a watermark; crossings (both ways) arrive as 'watermark' events. The first evaluation
+   * (and the first after a threshold change) fires only when the value is above: a new watermark
+   * starts out below.
+   */
   watch(spec: WatermarkSpec): Watermark {
     if (this.state === 'closed') throw new ClosedError('sampler');
     if (!Number.isInteger(spec.device) || spec.device < 0) {
@@ -250,20 +256,16 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     for (const waiter of waiters) waiter.reject(new ClosedError('sampler'));
   }
 
+  /** Selectors to indexes (start-up only): the device count checks indexes, one identity read maps the rest. */
   private resolveDevices(): number[] | undefined {
     if (!this.requestedDevices) return undefined;
-    if (this.requestedDevices.every((d) => typeof d === 'number')) return this.requestedDevices as number[];
-    // UUIDs: one identity read to map them to indexes (start-up only).
-    const { snapshot } = nvml.readOnce({ libraryPath: this.libraryPath });
-    return this.requestedDevices.map((wanted) => {
-      if (typeof wanted === 'number') return wanted;
-      const device = snapshot.devices.find((d) => d.uuid === wanted || d.pciBusId?.toLowerCase() === wanted.toLowerCase());
-      if (!device) {
-        const known = snapshot.devices.map((d) => d.uuid).join(', ');
-        throw new InvalidOptionError('devices', `no device with UUID ${wanted} (devices: ${known || 'none'})`);
-      }
-      return device.index;
-    });
+    const options = { libraryPath: this.libraryPath };
+    let identities: readonly DeviceIdentity[] | undefined;
+    const machine = {
+      deviceCount: nvml.deviceCount(options),
+      identities: () => (identities ??= nvml.readOnce(options).snapshot.devices),
+    };
+    return this.requestedDevices.map((selector) => resolveDeviceSelector(selector, machine, 'devices'));
   }
 
   private onNativeEvents(events: NativeEvent[]): void {
@@ -284,7 +286,10 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
         case 'watermark': {
           const watermark = this.watermarks.get(event.id ?? -1);
           if (!watermark) break;
+          const first = watermark.above === undefined;
           watermark.above = event.above;
+          // Crossings only: a watermark's first evaluation below its threshold is no news.
+          if (first && !event.above) break;
           this.latest();
           this.emit('watermark', {
             watermark,

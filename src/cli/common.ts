@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from '../errors';
 import * as nvml from '../nvml';
 import type { Sampler } from '../sampler';
+import { type DeviceIdentity, indexRange, resolveDeviceSelector, selectorIndex } from '../devices';
 import { mockLibraryPath } from '../mock-library';
+import { onSignals } from '../signals';
 import type { Snapshot } from '../types';
 import { parseDuration } from '../units';
 
@@ -141,50 +143,33 @@ export function openNvml(options: CommonOptions): OpenedNvml {
 
 function resolveDevices(selectors: string[] | undefined, deviceCount: number): number[] | undefined {
   if (!selectors || selectors.length === 0) return undefined;
-  const range = deviceCount === 1 ? 'index 0' : `indexes 0-${deviceCount - 1}`;
-  let identities: Array<{ index: number; uuid: string | null; pciBusId: string | null }> | undefined;
+  // UUIDs and PCI bus ids: one identity read at start-up (never while sampling).
+  let identities: DeviceIdentity[] | undefined;
+  const machine = { deviceCount, identities: () => (identities ??= readIdentities()) };
   const indexes: number[] = [];
   for (const selector of selectors) {
     let index: number;
-    if (/^\d+$/.test(selector)) {
-      index = Number(selector);
-      if (index >= deviceCount) throw new UsageError('--device', `no device ${selector} (this machine has ${range})`);
-    } else {
-      // A UUID or PCI bus id: one identity read at start-up (never while sampling).
-      identities ??= readIdentities();
-      const wanted = selector.toLowerCase();
-      const found = identities.find(
-        (d) => d.uuid?.toLowerCase() === wanted || (d.pciBusId !== null && samePciBusId(d.pciBusId, wanted)),
+    try {
+      index = resolveDeviceSelector(selector, machine, 'device');
+    } catch (error) {
+      if (!(error instanceof InvalidOptionError) || selectorIndex(selector) !== null) throw error;
+      throw new UsageError(
+        '--device',
+        `no device with UUID or PCI bus id ${JSON.stringify(selector)} (this machine has ${indexRange(deviceCount)})`,
       );
-      if (!found) {
-        throw new UsageError('--device', `no device with UUID or PCI bus id ${JSON.stringify(selector)} (this machine has ${range})`);
-      }
-      index = found.index;
     }
     if (!indexes.includes(index)) indexes.push(index);
   }
   return indexes;
 }
 
-function readIdentities(): Array<{ index: number; uuid: string | null; pciBusId: string | null }> {
+function readIdentities(): DeviceIdentity[] {
   try {
     return nvml.readOnce().snapshot.devices.map((d) => ({ index: d.index, uuid: d.uuid, pciBusId: d.pciBusId }));
   } catch (error) {
     if (error instanceof NvmlUnavailableError) throw new UnavailableError(error.message);
     throw error;
   }
-}
-
-/** "00000000:18:00.0" matches "0000:18:00.0" and "18:00.0" (domain optional, case-insensitive). */
-function samePciBusId(busId: string, wanted: string): boolean {
-  const normalize = (id: string): string | null => {
-    const match = /^(?:([0-9a-f]{1,8}):)?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i.exec(id.trim());
-    if (!match) return null;
-    const [, domain = '0', bus = '', device = '', fn = ''] = match;
-    return [parseInt(domain, 16), parseInt(bus, 16), parseInt(device, 16), parseInt(fn, 16)].join(':');
-  };
-  const a = normalize(busId);
-  return a !== null && a === normalize(wanted);
 }
 
 /** Turns errors from the library into CLI errors (exit codes), passing CliErrors through. */
@@ -202,17 +187,9 @@ export function toCliError(error: unknown): CliError {
  * Returns a function that removes the handlers.
  */
 export function onStopSignal(stop: (signal: NodeJS.Signals) => void): () => void {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  let stopped = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (stopped) return;
-    stopped = true;
-    stop(signal);
-  };
-  for (const signal of signals) process.on(signal, handler);
-  return () => {
-    for (const signal of signals) process.off(signal, handler);
-  };
+  return onSignals(['SIGINT', 'SIGTERM', 'SIGHUP'], (signal, count) => {
+    if (count === 1) stop(signal);
+  });
 }
 
 /**

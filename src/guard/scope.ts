@@ -118,6 +118,16 @@ export function sumPids(device: DeviceSample, pids: readonly number[]): ScopeUsa
   return { bytes, matchedPids };
 }
 
+/**
+ * What a watermark compares with its threshold, as the native sampler computes it: the summed bytes of
+ * `pids` on the device, or the device's used bytes; null when that cannot be read (no crossing then).
+ */
+export function watermarkValue(device: DeviceSample, pids?: readonly number[]): number | null {
+  if (device.lost) return null;
+  if (pids) return sumPids(device, pids)?.bytes ?? null;
+  return device.memoryUsedBytes;
+}
+
 export interface PerProcessProblem {
   /**
    * unlisted: the process list is unreadable now (transient);

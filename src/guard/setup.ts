@@ -74,7 +74,7 @@ export function resolveLimits(options: Pick<GuardOptions, 'quota' | 'hysteresis'
   const hardBytes = parseQuotaSize(quota.hard, 'quota.hard', totalBytes, nvmlReason);
   const softBytes = quota.soft === undefined ? Math.floor(hardBytes * 0.9) : parseQuotaSize(quota.soft, 'quota.soft', totalBytes, nvmlReason);
   if (softBytes > hardBytes) {
-    throw new InvalidOptionError('quota.soft', `(${softBytes} bytes) is above quota.hard (${hardBytes} bytes)`);
+    throw new InvalidOptionError('quota.soft', `${given(quota.soft, softBytes)} is above quota.hard (${given(quota.hard, hardBytes)})`);
   }
   if (totalBytes !== null && hardBytes > totalBytes) {
     throw new InvalidOptionError('quota.hard', `(${hardBytes} bytes) is above the device's total (${totalBytes} bytes)`);

@@ -7,11 +7,12 @@
 // the prom-client objects, so one registry per exposition format can be built from the same state
 // (prom-client renames counters in place when it writes OpenMetrics, so the two formats must not share
 // metric objects).
-import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
 
 import { ProcessDirectory } from '../proc';
 import type { DeviceSample, Snapshot, SystemInfo } from '../types';
 import { snakeCase } from './naming';
+import { promClient } from './prom';
 
 /** Where the metrics read: a Sampler, or anything with its latest(). */
 export interface SnapshotSource {
@@ -169,7 +170,7 @@ const PROCESS_GAUGES: ReadonlyArray<{ name: string; help: string; read: (p: NonN
  * format: Registry.PROMETHEUS_CONTENT_TYPE or Registry.OPENMETRICS_CONTENT_TYPE.
  */
 export function buildRegistry(state: ExporterState, contentType: RegistryContentType): Registry<RegistryContentType> {
-  const registry = new Registry<RegistryContentType>();
+  const registry = new (promClient().Registry)<RegistryContentType>();
   registry.setContentType(contentType);
   registerGpuMetrics(registry as Registry, state);
   return registry;
@@ -177,6 +178,7 @@ export function buildRegistry(state: ExporterState, contentType: RegistryContent
 
 /** Registers every GPU metric on `registry`, each filled from `state` by its collect() hook. */
 export function registerGpuMetrics(registry: Registry, state: ExporterState): void {
+  const { Counter, Gauge } = promClient();
   const registers = [registry];
   const latest = (): Snapshot | null => state.sampler.latest();
 

@@ -2,11 +2,30 @@
 // the host server owns. Same naming as `vramguard serve`. Several guards (one per GPU) can share a
 // registry; registering the same guard twice on it is a no-op. Nothing touches prom-client's global
 // default registry unless it is the registry given.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
 
-import type { VramGuard } from '../guard/guard';
+import type { GuardEvents, GuardHealth, GuardStatus } from '../guard/types';
+import type { SessionInfo } from '../guard/sessions';
 import type { Snapshot, SystemInfo } from '../types';
 import { ExporterState, registerGpuMetrics } from './gpu';
+import { promClient } from './prom';
+
+/** What the metrics read of a guard: a narrow view (GuardMetricsSource is one), never the class itself. */
+export interface GuardMetricsSource {
+  readonly deviceIndex: number;
+  readonly softBytes: number;
+  readonly hardBytes: number;
+  readonly targetBytes: number;
+  readonly intervalMs: number;
+  readonly nvmlSystem: SystemInfo | null;
+  readonly sessions: { list(): SessionInfo[] };
+  status(): GuardStatus;
+  health(): GuardHealth;
+  latestSnapshot(): Snapshot | null;
+  on<K extends keyof GuardEvents>(event: K, listener: (...args: GuardEvents[K]) => void): unknown;
+  /** Calls listener after every sampling pass (when the guard samples NVML itself); returns a remover. */
+  observeSamples(listener: (snapshot: Snapshot) => void): () => void;
+}
 
 export interface GuardMetricsOptions {
   /** Per-process GPU series (pid, command labels). Default false: their cardinality is the host's call. */
@@ -20,7 +39,7 @@ const REACTION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 /** One set of metric objects per registry, reading every guard registered on it. */
 class RegistryMetrics {
-  readonly guards = new Set<VramGuard>();
+  readonly guards = new Set<GuardMetricsSource>();
   private readonly gpuState: ExporterState;
   private readonly evictions: Counter<'gpu' | 'reason'>;
   private readonly disposeFailures: Counter<'gpu'>;
@@ -34,9 +53,10 @@ class RegistryMetrics {
   private readonly reaction: Histogram<'gpu'>;
 
   constructor(registry: Registry, options: GuardMetricsOptions) {
+    const { Counter, Gauge, Histogram } = promClient();
     const registers = [registry];
     const guards = this.guards;
-    const gpu = (guard: VramGuard) => String(guard.deviceIndex);
+    const gpu = (guard: GuardMetricsSource) => String(guard.deviceIndex);
     // GPU gauges read every guard's latest snapshot (each guard samples only its own GPU).
     const source = {
       latest: (): Snapshot | null => {
@@ -59,7 +79,7 @@ class RegistryMetrics {
     this.gpuState = new ExporterState(source, firstSystem, { processes: options.processes ?? false, intervalMs });
     registerGpuMetrics(registry, this.gpuState);
 
-    const perGuard = (name: string, help: string, read: (g: VramGuard) => number | null) =>
+    const perGuard = (name: string, help: string, read: (g: GuardMetricsSource) => number | null) =>
       new Gauge({
         name,
         help,
@@ -159,7 +179,7 @@ class RegistryMetrics {
     });
   }
 
-  add(guard: VramGuard): void {
+  add(guard: GuardMetricsSource): void {
     if (this.guards.has(guard)) return;
     this.guards.add(guard);
     const gpu = String(guard.deviceIndex);
@@ -193,7 +213,7 @@ class RegistryMetrics {
 const perRegistry = new WeakMap<Registry, RegistryMetrics>();
 
 /** Registers `guard`'s GPU and guard metrics on `registry` (see README, "Metrics in your server"). */
-export function registerGuardMetrics(registry: Registry, guard: VramGuard, options: GuardMetricsOptions = {}): void {
+export function registerGuardMetrics(registry: Registry, guard: GuardMetricsSource, options: GuardMetricsOptions = {}): void {
   let metrics = perRegistry.get(registry);
   if (!metrics) {
     metrics = new RegistryMetrics(registry, options);

@@ -2,6 +2,7 @@
 // sets, evaluating watermarks the way the native sampler does, and a clock the test advances.
 import { EventEmitter } from 'node:events';
 
+import { watermarkValue } from '../guard/scope';
 import type { WatermarkSpec } from '../sampler';
 import type { DeviceSample, ProcessSample, Snapshot } from '../types';
 import { type ByteSize, parseBytes } from '../units';
@@ -120,13 +121,14 @@ export class FakeMonitor extends EventEmitter {
     });
     for (const w of [...this.watermarks.values()]) {
       const d = devices[w.device];
-      if (!d || d.lost) continue;
-      const value = w.pids
-        ? (d.processes ?? []).filter((p) => w.pids!.includes(p.pid)).reduce((s, p) => s + (p.usedBytes ?? 0), 0)
-        : d.memoryUsedBytes ?? 0;
+      const value = d ? watermarkValue(d, w.pids) : null;
+      if (value === null) continue;
       const above = value > w.thresholdBytes;
       if (above === w.above) continue;
+      const first = w.above === undefined;
       w.above = above;
+      // As the Sampler: crossings only, a first evaluation below the threshold is no news.
+      if (first && !above) continue;
       this.emit('watermark', { watermark: w, device: w.device, valueBytes: value, thresholdBytes: w.thresholdBytes, above, sequence: this.sequence, timestamp: now });
     }
     for (const waiter of this.waiters.splice(0)) waiter.resolve(this.snapshot);
@@ -154,7 +156,12 @@ export class FakeMonitor extends EventEmitter {
     return {
       id: w.id,
       update: (change) => {
-        if (change.thresholdBytes !== undefined) w.thresholdBytes = parseBytes(change.thresholdBytes);
+        // As the Sampler: a new threshold is evaluated afresh; new pids keep the side it was on.
+        if (change.thresholdBytes !== undefined) {
+          const thresholdBytes = parseBytes(change.thresholdBytes);
+          if (thresholdBytes !== w.thresholdBytes) w.above = undefined;
+          w.thresholdBytes = thresholdBytes;
+        }
         if (change.pids !== undefined) w.pids = change.pids;
       },
       remove: () => {

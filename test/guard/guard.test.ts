@@ -10,7 +10,7 @@ import { GiB, harness, OTHER_PID, OUR_PID } from './harness';
 describe('options', () => {
   const monitor = () => new FakeMonitor([{ totalBytes: 24 * GiB }]);
   const bad: Array<[object, RegExp]> = [
-    [{ quota: { soft: '30GiB', hard: '22GiB' } }, /^quota\.soft: \(32212254720 bytes\) is above quota\.hard \(23622320128 bytes\)$/],
+    [{ quota: { soft: '30GiB', hard: '22GiB' } }, /^quota\.soft: "30GiB" is above quota\.hard \("22GiB"\)$/],
     [{ quota: { hard: -5 } }, /^quota\.hard: expected a non-negative number of bytes, got -5$/],
     [{ quota: { hard: Number.NaN } }, /^quota\.hard: .*got NaN$/],
     [{ quota: { hard: '22 parsecs' } }, /^quota\.hard: cannot read "22 parsecs"/],

@@ -1,6 +1,7 @@
 // Every field, read through the real addon from the mock NVML, against the scenario that set it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { InvalidOptionError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
 import { Sampler } from '../../src/sampler';
 import type { MockNvml } from '../../src/testing';
@@ -127,6 +128,22 @@ describe('system and device fields', () => {
       sampler.close();
     }
     expect(() => new Sampler({ devices: ['GPU-nope'] }).start()).toThrow(/devices: no device with UUID GPU-nope/);
-    expect(() => new Sampler({ devices: [7] }).start()).toThrow(/device index 7 does not exist \(NVML reports 2 devices\)/);
+    expect(() => new Sampler({ devices: [7] }).start()).toThrow(InvalidOptionError);
+    expect(() => new Sampler({ devices: [7] }).start()).toThrow(/^devices: no device 7 \(this machine has indexes 0-1\)$/);
+  });
+
+  it('reads chosen devices by PCI bus id, short or full form', () => {
+    const { snapshot } = nvml.readOnce();
+    const full = snapshot.devices[1]!.pciBusId!; // 00000000:28:00.0
+    const short = full.replace(/^0+:/, '').toLowerCase(); // 28:00.0
+    for (const selector of [full, short, `0000:${short}`]) {
+      const sampler = new Sampler({ interval: '50ms', devices: [selector] }).start();
+      try {
+        expect(sampler.devices).toEqual([1]);
+      } finally {
+        sampler.close();
+      }
+    }
+    expect(() => new Sampler({ devices: ['7f:00.0'] }).start()).toThrow(/^devices: no device with PCI bus id 7f:00\.0 \(this machine has 0 GPU-/);
   });
 });
