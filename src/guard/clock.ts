@@ -1,7 +1,6 @@
 // Time as the guard sees it: injectable so tests drive it with a fake clock.
 import { TimeoutError } from '../errors';
 
-
 export interface TimerHandle {
   cancel(): void;
 }
@@ -22,11 +21,6 @@ export const systemClock: Clock = {
   },
 };
 
-/** Resolves after ms on the given clock. */
-export function delay(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimer(resolve, ms));
-}
-
 /** Runs fn, rejecting with TimeoutError when it takes longer than timeoutMs (fn itself is left behind). */
 export async function withTimeout(clock: Clock, fn: () => unknown, timeoutMs: number, what: string): Promise<void> {
   let timer: TimerHandle | undefined;
@@ -35,6 +29,19 @@ export async function withTimeout(clock: Clock, fn: () => unknown, timeoutMs: nu
   });
   try {
     await Promise.race([Promise.resolve().then(fn), timeout]);
+  } finally {
+    timer?.cancel();
+  }
+}
+
+/** Waits for promise (its rejection ignored) or ms, whichever is first; the timer never lingers. */
+export async function waitAtMost(clock: Clock, promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: TimerHandle | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = clock.setTimer(resolve, ms);
+  });
+  try {
+    await Promise.race([promise.catch(() => undefined), timeout]);
   } finally {
     timer?.cancel();
   }

@@ -3,7 +3,7 @@
 // installShutdownHandlers wires SIGTERM/SIGINT to drain, close, then the caller's onShutdown.
 import { GuardDrainingError } from '../errors';
 import { onSignals } from '../signals';
-import { type Clock, delay } from './clock';
+import { type Clock, waitAtMost } from './clock';
 import type { Reporter } from './reporter';
 import type { Session } from './sessions';
 import type { HealthState } from './types';
@@ -107,7 +107,7 @@ export class Lifecycle {
     this.report.log('info', { sessions: sessions.length }, 'draining');
     await steps.admissionsSettled();
     const all = steps.sessions();
-    await Promise.race([Promise.all(all.map((s) => s.whenIdle())), delay(this.clock, this.drainTimeout)]);
+    await waitAtMost(this.clock, Promise.all(all.map((s) => s.whenIdle())), this.drainTimeout);
     await Promise.all(
       all.map(async (s) => {
         if (s.transition) await s.transition.catch(() => undefined);

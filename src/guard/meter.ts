@@ -4,7 +4,7 @@
 //
 // read() is a pure function of the meter's state and the latest sample: status(), health() and scrapes
 // call it as often as they like. State changes only in advance(), on samples and ticks.
-import { delay, type Clock } from './clock';
+import { type Clock, waitAtMost } from './clock';
 import { perProcessProblem, processTree, type ScopeOption, sumPids } from './scope';
 import type { GuardMonitor, Measurement, ScopeInForce } from './types';
 import type { DeviceSample } from '../types';
@@ -151,7 +151,7 @@ export class Meter {
   async nextSample(timeoutMs: number): Promise<void> {
     const monitor = this.sources.monitor;
     if (!monitor) return;
-    await Promise.race([monitor.next().catch(() => undefined), delay(this.sources.clock, timeoutMs)]);
+    await waitAtMost(this.sources.clock, monitor.next(), timeoutMs);
     this.advance();
   }
 
