@@ -17,6 +17,7 @@ export {
   NvmlError,
   NvmlUnavailableError,
   SessionEvictedError,
+  TimeoutError,
   VramguardError,
   VramQuotaError,
 } from './errors';
