@@ -8,9 +8,9 @@
 //                 VramGuard (sampler, watermarks, periodic checks), each in its own child process.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
+import { measureReaction } from './lib/guard-reaction.mjs';
 import { summarize } from './lib/stats.mjs';
 
 const execFileAsync = promisify(execFile);
@@ -23,47 +23,8 @@ function settings(quick) {
   return quick ? { crossings: 20, cpuSeconds: 2 } : { crossings: 300, cpuSeconds: 10 };
 }
 
-async function until(predicate, what, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-    await sleep(1);
-  }
-}
-
 async function reaction(ctx, s) {
-  const { VramGuard } = ctx.vramguard;
-  const mock = ctx.testing.createMockNvml({
-    devices: [ctx.testing.mockDevice(0, 24, { processes: [{ pid: process.pid, usedBytes: 2 * GiB }] })],
-  });
-  mock.activate();
-  const guard = new VramGuard({ quota: { soft: '8GiB', hard: '12GiB' }, interval: '10ms', hysteresis: '1GiB' });
-  let crossedAt = 0;
-  let pending = false;
-  const reactions = [];
-  guard.addReleaser('bench', () => {
-    if (!pending) return;
-    reactions.push(performance.now() - crossedAt);
-    pending = false;
-    mock.control.setProcess(0, { pid: process.pid, usedBytes: 2 * GiB });
-  });
-  try {
-    await until(() => guard.health().state === 'ready', 'the guard to be ready');
-    for (let i = 0; i < s.crossings; i += 1) {
-      // Random phase against the sampler's ticks, then cross.
-      await sleep(5 + Math.random() * 15);
-      pending = true;
-      crossedAt = performance.now();
-      mock.control.setProcess(0, { pid: process.pid, usedBytes: 9 * GiB });
-      await until(() => !pending, 'the releaser');
-      await until(() => guard.status().usage.scopeBytes < 8 * GiB, 'usage to fall back');
-      await sleep(25); // let the watermark see the fall (a new crossing needs it below first)
-    }
-  } finally {
-    await guard.close();
-    mock.cleanup();
-  }
-  return summarize(reactions);
+  return summarize(await measureReaction(ctx.vramguard, ctx.testing, s.crossings));
 }
 
 async function cpu(ctx, s) {

@@ -5,7 +5,7 @@
 // read() is a pure function of the meter's state and the latest sample: status(), health() and scrapes
 // call it as often as they like. State changes only in advance(), on samples and ticks.
 import { type Clock, waitAtMost } from './clock';
-import { perProcessProblem, processTree, type ScopeOption, sumPids } from './scope';
+import { type PerProcessProblem, perProcessProblem, processTree, type ScopeOption, sumPids } from './scope';
 import type { GuardMonitor, Measurement, ScopeInForce } from './types';
 import type { DeviceSample } from '../types';
 
@@ -57,6 +57,8 @@ export class Meter {
   private hostPidsSince: number | null = null;
   private pending: PendingReturn[] = [];
   private readonly readTree: () => number[];
+  /** perProcessProblem of the last sample looked at (it makes a syscall per listed pid). */
+  private problemMemo: { device: DeviceSample; pids: readonly number[]; problem: PerProcessProblem | null } | null = null;
 
   constructor(
     readonly scope: ScopeOption,
@@ -120,22 +122,21 @@ export class Meter {
    */
   advance(): void {
     const device = this.device();
-    const raw = this.rawScopeBytes();
-    if (raw !== null) {
-      const now = this.sources.clock.now();
-      this.pending = this.pending.filter((p) => !returned(p, raw, now, this.options.returnRatio));
+    if (!device || this.usesLedger(device)) return;
+    let problem: PerProcessProblem | null = null;
+    if (this.scope !== 'device' && this.stickyFallback === null) {
+      problem = this.problemOf(device);
+      if (problem?.kind !== 'host-pids') this.hostPidsSince = null;
+      if (problem?.kind === 'host-pids') this.hostPidsSince ??= this.sources.clock.now();
+      if (problem !== null && problem.kind !== 'unlisted' && (problem.kind !== 'host-pids' || this.hostPidsConfirmed())) {
+        this.stickyFallback = problem.message;
+        this.options.onFallback?.(problem.message);
+        this.options.onScopeChange?.();
+      }
     }
-    if (!device || this.stickyFallback !== null || this.scope === 'device' || this.usesLedger(device)) return;
-    const problem = perProcessProblem(device, this.pids());
-    if (problem?.kind !== 'host-pids') this.hostPidsSince = null;
-    if (problem === null || problem.kind === 'unlisted') return;
-    if (problem.kind === 'host-pids') {
-      this.hostPidsSince ??= this.sources.clock.now();
-      if (!this.hostPidsConfirmed()) return;
-    }
-    this.stickyFallback = problem.message;
-    this.options.onFallback?.(problem.message);
-    this.options.onScopeChange?.();
+    const raw = this.readRaw({ problem }).rawBytes;
+    const now = this.sources.clock.now();
+    this.pending = this.pending.filter((p) => !returned(p, raw, now, this.options.returnRatio));
   }
 
   /** Re-reads the process tree (process-tree scope); tells the watermarks when it changed. */
@@ -161,6 +162,16 @@ export class Meter {
     return this.read();
   }
 
+  /** Why per-process accounting fails on this sample, remembered per sample and pid set. */
+  private problemOf(device: DeviceSample): PerProcessProblem | null {
+    const pids = this.pids();
+    const memo = this.problemMemo;
+    if (memo && memo.device === device && memo.pids === pids) return memo.problem;
+    const problem = perProcessProblem(device, pids);
+    this.problemMemo = { device, pids, problem };
+    return problem;
+  }
+
   private hostPidsConfirmed(): boolean {
     return this.hostPidsSince !== null && this.sources.clock.now() - this.hostPidsSince >= HOST_PID_CONFIRM_MS;
   }
@@ -169,8 +180,8 @@ export class Meter {
     return !device || device.lost || device.memoryUsedBytes === null || this.sources.deviceLost();
   }
 
-  /** Scope usage as NVML reports it (or the ledger when NVML cannot tell). */
-  private readRaw(): Measurement {
+  /** Scope usage as NVML reports it (or the ledger when NVML cannot tell); `known`: this sample's problem. */
+  private readRaw(known?: { problem: PerProcessProblem | null }): Measurement {
     const device = this.device();
     if (!device || this.usesLedger(device)) {
       const reason =
@@ -185,15 +196,14 @@ export class Meter {
     const used = device.memoryUsedBytes!;
     if (this.scope === 'device') return measurement(used, 'nvml', 'device', null, device);
     const pids = this.pids();
-    const fallback = this.stickyFallback ?? this.transientFallback(device, pids);
+    const fallback = this.stickyFallback ?? this.transientFallback(known ? known.problem : this.problemOf(device));
     if (fallback !== null) return measurement(used, 'nvml', 'device', `fell back to device scope: ${fallback}`, device);
     const usage = sumPids(device, pids)!;
     return measurement(usage.bytes, 'nvml', this.scope === 'process-tree' ? 'process-tree' : 'pids', null, device);
   }
 
   /** Why per-process accounting fails on this sample (host PIDs only once confirmed), or null. */
-  private transientFallback(device: DeviceSample, pids: readonly number[]): string | null {
-    const problem = perProcessProblem(device, pids);
+  private transientFallback(problem: PerProcessProblem | null): string | null {
     if (problem === null) return null;
     if (problem.kind === 'host-pids' && !this.hostPidsConfirmed()) return null;
     return problem.message;
