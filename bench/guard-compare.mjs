@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The guard suite side by side: this checkout's dist/ against another build's (e.g. an older commit),
 // alternating rounds in one run, each measurement in its own child process, both on this checkout's
-// addon and mock.
+// addon and mock. Reaction times run one side after the other; CPU runs both sides at once (paired).
 //
 //   node bench/guard-compare.mjs --baseline <dir holding dist/cjs> [--rounds 8] [--crossings 60] [--cpu-seconds 6]
 //
@@ -53,18 +53,26 @@ async function main() {
   try {
     for (let round = 0; round < options.rounds; round += 1) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
+      // Reaction times one side after the other (latency suffers from a neighbour)...
       for (const side of order) {
-        const { stdout: r } = await execFileAsync(process.execPath, [join(root, 'bench', 'lib', 'reaction-child.mjs'), side.dist, String(options.crossings)], { env });
-        const reactions = summarize(JSON.parse(r));
-        const { stdout: c } = await execFileAsync(process.execPath, [join(root, 'bench', 'lib', 'cpu-child.cjs'), 'guard', String(options.cpuSeconds)], {
-          env: { ...env, ...cpuMock.env, VRAMGUARD_ENTRY: join(side.dist, 'index.js') },
-        });
-        const cpu = JSON.parse(c);
-        const cpuPercent = ((cpu.userMs + cpu.systemMs) / cpu.wallMs) * 100;
+        const { stdout } = await execFileAsync(process.execPath, [join(root, 'bench', 'lib', 'reaction-child.mjs'), side.dist, String(options.crossings)], { env });
+        const reactions = summarize(JSON.parse(stdout));
         perRound[side.name].medians.push(reactions.median);
         perRound[side.name].p99s.push(reactions.p99);
+        console.error(`round ${round + 1} ${side.name}: reaction median ${reactions.median.toFixed(2)} ms, p99 ${reactions.p99.toFixed(2)} ms`);
+      }
+      // ...CPU of both at once, so that both see the same machine (a paired measurement).
+      const cpus = await Promise.all(
+        order.map((side) =>
+          execFileAsync(process.execPath, [join(root, 'bench', 'lib', 'cpu-child.cjs'), 'guard', String(options.cpuSeconds)], {
+            env: { ...env, ...cpuMock.env, VRAMGUARD_ENTRY: join(side.dist, 'index.js') },
+          }).then(({ stdout }) => ({ side, cpu: JSON.parse(stdout) })),
+        ),
+      );
+      for (const { side, cpu } of cpus) {
+        const cpuPercent = ((cpu.userMs + cpu.systemMs) / cpu.wallMs) * 100;
         perRound[side.name].cpu.push(cpuPercent);
-        console.error(`round ${round + 1} ${side.name}: reaction median ${reactions.median.toFixed(2)} ms, p99 ${reactions.p99.toFixed(2)} ms; CPU ${cpuPercent.toFixed(2)} %`);
+        console.error(`round ${round + 1} ${side.name}: CPU ${cpuPercent.toFixed(2)} %`);
       }
     }
   } finally {
@@ -79,7 +87,11 @@ async function main() {
     console.log(`| ${side.name} | ${median(r.medians).toFixed(2)} ms | ${median(r.p99s).toFixed(2)} ms | ${median(r.cpu).toFixed(2)} % |`);
   }
   const [base, mine] = sides.map((s) => perRound[s.name]);
-  console.log(`ratios this/baseline: reaction median ${(median(mine.medians) / median(base.medians)).toFixed(3)}, p99 ${(median(mine.p99s) / median(base.p99s)).toFixed(3)}, CPU ${(median(mine.cpu) / median(base.cpu)).toFixed(3)}`);
+  const pairedCpu = median(mine.cpu.map((c, i) => c / base.cpu[i]));
+  console.log(
+    `ratios this/baseline: reaction median ${(median(mine.medians) / median(base.medians)).toFixed(3)}, p99 ${(median(mine.p99s) / median(base.p99s)).toFixed(3)}, ` +
+      `CPU ${(median(mine.cpu) / median(base.cpu)).toFixed(3)} (median of the per-round paired ratios ${pairedCpu.toFixed(3)})`,
+  );
 }
 
 main().catch((error) => {

@@ -134,6 +134,7 @@ export class Meter {
         this.options.onScopeChange?.();
       }
     }
+    if (this.pending.length === 0) return;
     const raw = this.readRaw({ problem }).rawBytes;
     const now = this.sources.clock.now();
     this.pending = this.pending.filter((p) => !returned(p, raw, now, this.options.returnRatio));
