@@ -2,7 +2,7 @@
 // over the window projected `horizon` ahead. Every forecast made at a bucket's close is kept until its
 // horizon arrives and then compared with the usage seen then, so its error is measured, not assumed.
 import { InvalidOptionError } from '../../errors';
-import { fitLine } from './stats';
+import { fitLine, type LineFit } from './stats';
 
 export interface ForecastOptions {
   /** Bucket width, ms. Default 10 s. */
@@ -50,7 +50,7 @@ export class LoadForecast {
   private readonly maxBuckets: number;
   private readonly errorsKept: number;
   private readonly buckets: Bucket[] = [];
-  private readonly pending: Array<{ targetAt: number; bytes: number }> = [];
+  private readonly pending: Array<{ targetAt: number; fit: LineFit }> = [];
   private readonly errors: Array<{ error: number; actual: number }> = [];
   private evaluated = 0;
   private lastError: number | null = null;
@@ -83,10 +83,11 @@ export class LoadForecast {
   /** One usage reading (the periodic tick's). Times must not run backwards. */
   add(t: number, bytes: number): void {
     if (!Number.isFinite(bytes)) return;
-    // Forecasts whose horizon arrived are judged against this reading.
+    // Forecasts whose horizon arrived are judged against this reading, at this reading's time (the
+    // reading may come a little after the horizon).
     while (this.pending.length > 0 && this.pending[0]!.targetAt <= t) {
-      const f = this.pending.shift()!;
-      const error = f.bytes - bytes;
+      const { fit } = this.pending.shift()!;
+      const error = Math.max(0, fit.intercept + fit.slope * t) - bytes;
       this.evaluated += 1;
       this.lastError = error;
       this.errors.push({ error, actual: bytes });
@@ -98,8 +99,8 @@ export class LoadForecast {
     if (!last || index > last.index) {
       // The previous bucket closed: forecast from the window as it stands.
       if (last) {
-        const view = this.forecast(t);
-        if (view) this.pending.push({ targetAt: t + this.horizonMs, bytes: view.predictedBytes });
+        const fit = this.fit(t);
+        if (fit) this.pending.push({ targetAt: t + this.horizonMs, fit });
       }
       this.buckets.push({ index, n: 0, sumT: 0, sumBytes: 0 });
       while (this.buckets.length > 0 && this.buckets[0]!.index <= index - this.maxBuckets) this.buckets.shift();
@@ -112,21 +113,26 @@ export class LoadForecast {
 
   /** The line over the window, projected horizonMs past now; null with fewer than 3 buckets. */
   forecast(now: number, horizonMs = this.horizonMs): LoadForecastView | null {
-    const first = Math.floor(now / this.bucketMs) - this.maxBuckets + 1;
-    const last = Math.floor(now / this.bucketMs);
-    const used = this.buckets.filter((b) => b.index >= first && b.index <= last && b.n > 0);
-    if (used.length < 3) return null;
-    const fit = fitLine(
-      used.map((b) => b.sumT / b.n),
-      used.map((b) => b.sumBytes / b.n),
-    );
+    const fit = this.fit(now);
     if (!fit) return null;
     return {
       predictedBytes: Math.max(0, fit.intercept + fit.slope * (now + horizonMs)),
       horizonMs,
       slopeBytesPerSecond: fit.slope * 1000,
-      buckets: used.length,
+      buckets: fit.points,
     };
+  }
+
+  /** Least squares over the window's bucket means (x: each bucket's mean sample time). */
+  private fit(now: number): LineFit | null {
+    const first = Math.floor(now / this.bucketMs) - this.maxBuckets + 1;
+    const last = Math.floor(now / this.bucketMs);
+    const used = this.buckets.filter((b) => b.index >= first && b.index <= last && b.n > 0);
+    if (used.length < 3) return null;
+    return fitLine(
+      used.map((b) => b.sumT / b.n),
+      used.map((b) => b.sumBytes / b.n),
+    );
   }
 
   accuracy(): ForecastAccuracy {
