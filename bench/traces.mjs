@@ -8,10 +8,12 @@
 //
 // A policy is a name and guard options. The adaptive keep-alive is one more entry; it runs when the
 // guard reports it in status().keepAlive (until then it is listed as not available).
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { emulateKeepAlive } from './lib/keepalive-emulation.mjs';
 import { TRACES } from './lib/traces.mjs';
 
 const GiB = 2 ** 30;
@@ -26,9 +28,14 @@ export const POLICIES = [
   { name: 'fixed 5m + LRU', options: { idleTtl: '5m' } },
   { name: 'fixed 1m + LRU', options: { idleTtl: '1m' } },
   {
+    name: 'demand model, emulated',
+    emulate: { ttl: { minMs: 2 * 60_000, maxMs: 30 * 60_000, fallbackMs: 5 * 60_000 }, prewarm: true },
+    options: { idleTtl: null },
+  },
+  {
     name: 'adaptive + prewarm',
     requires: 'keepAlive',
-    options: { idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '30s', max: '30m' }, prewarm: true } },
+    options: { idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '2m', max: '30m' }, prewarm: true } },
   },
 ];
 
@@ -44,6 +51,7 @@ export async function replay(lib, trace, policy) {
     let sum = 0;
     for (const b of held.values()) sum += b;
     peak = Math.max(peak, sum);
+    heldNow = sum;
     monitor.setProcess(0, OUR_PID, sum);
   };
   const publish = () => {
@@ -56,7 +64,22 @@ export async function replay(lib, trace, policy) {
     await guard.close();
     return { unavailable: `needs the guard's ${policy.requires} option` };
   }
+  if (policy.emulate && !lib.demand) {
+    await guard.close();
+    return { unavailable: 'needs dist/ with src/guard/demand (node bench/run.mjs --rebuild)' };
+  }
   const delay = (ms) => new Promise((resolve) => clock.setTimer(resolve, ms));
+  let heldNow = 0;
+  const hooks = policy.emulate
+    ? emulateKeepAlive({ demand: lib.demand, guard, clock, heldBytes: () => heldNow, ...policy.emulate })
+    : null;
+  if (hooks) {
+    const tick = () => {
+      hooks.tick();
+      clock.setTimer(tick, 1000);
+    };
+    clock.setTimer(tick, 1000);
+  }
   const f = { requests: trace.requests.length, coldStarts: 0, waitedMs: 0, loads: 0, reloads: 0, reloadedBytes: 0, prewarmLoads: 0, refused: 0, evictions: {} };
   guard.on('evict', (e) => {
     f.evictions[e.reason] = (f.evictions[e.reason] ?? 0) + 1;
@@ -71,6 +94,7 @@ export async function replay(lib, trace, policy) {
     held.set(m.id, m.bytes);
     sync();
     await delay(m.loadMs);
+    hooks?.loadMeasured(m.id, m.loadMs);
     f.loads += 1;
     if (loadedOnce.has(m.id)) {
       f.reloads += 1;
@@ -106,13 +130,19 @@ export async function replay(lib, trace, policy) {
   const request = async (r) => {
     const m = byId.get(r.model);
     asking.set(m.id, (asking.get(m.id) ?? 0) + 1);
+    hooks?.requestStarted(m.id, r.at);
     try {
+      if (hooks) await hooks.makeRoomFor(m.id, m.bytes);
       if (!guard.sessions.has(m.id)) await first(m);
       let startedAt = 0;
-      await guard.sessions.use(m.id, async () => {
-        startedAt = clock.now();
-        await delay(r.serviceMs);
-      });
+      try {
+        await guard.sessions.use(m.id, async () => {
+          startedAt = clock.now();
+          await delay(r.serviceMs);
+        });
+      } finally {
+        hooks?.useEnded(m.id, clock.now());
+      }
       if (startedAt > r.at) {
         f.coldStarts += 1;
         f.waitedMs += startedAt - r.at;
@@ -140,11 +170,17 @@ export async function replay(lib, trace, policy) {
   while (!closed) await clock.advance(1000);
   await closing;
   const hardBytes = guard.hardBytes;
-  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes };
+  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, emulation: hooks?.stats };
+}
+
+/** The built demand module, or null when dist/ predates it. */
+function loadDemand(root) {
+  const path = join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js');
+  return existsSync(path) ? createRequire(import.meta.url)(path) : null;
 }
 
 export async function run(ctx) {
-  const lib = { vramguard: ctx.vramguard, testing: ctx.testing };
+  const lib = { vramguard: ctx.vramguard, testing: ctx.testing, demand: loadDemand(ctx.root) };
   const results = [];
   const started = performance.now();
   for (const make of TRACES) {
@@ -172,7 +208,8 @@ export async function run(ctx) {
           `${(r.waitedMs / 1000).toFixed(0)} s`,
           String(r.prewarmLoads),
           `${gib(r.peakBytes)} GiB`,
-          `idle ${r.evictions.idle ?? 0}, admission ${r.evictions.admission ?? 0}, pressure ${r.evictions.pressure ?? 0}`,
+          `idle ${r.evictions.idle ?? 0}, admission ${r.evictions.admission ?? 0}, pressure ${r.evictions.pressure ?? 0}` +
+            (r.emulation ? `, ttl ${r.emulation.ttlExpiries}, scored ${r.emulation.scoredEvictions}` : ''),
         ],
   );
   return {
@@ -200,7 +237,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const { ensureDist } = await import('./lib/build.mjs');
   const { formatTable } = await import('./lib/table.mjs');
-  ensureDist(root, { log: (l) => console.error(l) });
+  ensureDist(root, { force: !existsSync(join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js')), log: (l) => console.error(l) });
   const require = createRequire(import.meta.url);
   const section = await run({ root, quick: false, log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
   for (const table of section.tables) {

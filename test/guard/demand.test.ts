@@ -169,3 +169,24 @@ describe('LoadForecast', () => {
     expect(() => new LoadForecast({ bucketMs: 10_000, windowMs: 20_000 })).toThrow(/forecast\.windowMs: \(20000 ms\) must hold at least 3 buckets of 10000 ms/);
   });
 });
+
+describe('pauses', () => {
+  it('bursts of uses 2 s apart with 10-minute pauses: the TTL covers the pause, not the 2 s gaps', () => {
+    const d = new SessionDemand({ alpha: 0.2 });
+    let t = T0;
+    for (let burst = 0; burst < 4; burst += 1) {
+      for (let i = 0; i < 10; i += 1) {
+        d.useStarted(t);
+        t += 2000;
+      }
+      t += 600_000;
+    }
+    const e = d.estimate(t);
+    expect(e.gapMs!).toBeLessThan(150_000);
+    // Three pauses seen, each 600 s plus the last 2 s step.
+    expect(e.pauseMs).toBeCloseTo(602_000, 0);
+    const ttl = adaptiveIdleTtl({ estimate: e, bounds: validateTtlBounds(30_000, 1_800_000), fallbackMs: 300_000, usageRatio: 0.75 });
+    expect(ttl.baseMs).toBeCloseTo(602_000, 0);
+    expect(ttl.ttlMs).toBeCloseTo(602_000 * 1.25, 0);
+  });
+});

@@ -13,6 +13,9 @@ export interface DemandOptions {
   buckets?: number;
 }
 
+/** A gap beyond mean + this many deviations is a pause. */
+const PAUSE_DEVIATIONS = 4;
+
 export const DEFAULT_DEMAND = { alpha: 0.2, bucketMs: 10_000, buckets: 60 } as const;
 
 /** What the guard reads to decide (and shows in status()). */
@@ -26,6 +29,11 @@ export interface DemandEstimate {
   gapMs: number | null;
   /** EWMA of the gap's absolute deviation from its mean, ms. */
   gapDevMs: number | null;
+  /**
+   * EWMA of the pauses: gaps longer than the mean plus 4 deviations at the time (the quiet spells
+   * between bursts, which the gap's mean hides); null before the first.
+   */
+  pauseMs: number | null;
   /** True once there is a gap to predict from. */
   hasHistory: boolean;
   /** When the next use is expected (ms, the clock's time); null without history. */
@@ -46,6 +54,7 @@ export class SessionDemand {
   private lastEndAt: number | null = null;
   private gapMean: number | null = null;
   private gapDev: number | null = null;
+  private pauseMean: number | null = null;
   private rate: number | null = null;
   private rateBucket = 0;
   private rateCount = 0;
@@ -60,6 +69,9 @@ export class SessionDemand {
   useStarted(t: number): void {
     if (this.lastStartAt !== null) {
       const gap = Math.max(0, t - this.lastStartAt);
+      if (this.gapMean !== null && gap > this.gapMean + PAUSE_DEVIATIONS * (this.gapDev ?? 0)) {
+        this.pauseMean = ewmaStep(this.pauseMean, gap, this.alpha);
+      }
       // Deviation first, against the mean before this sample (RFC 6298 order).
       this.gapDev = this.gapMean === null ? gap / 2 : ewmaStep(this.gapDev, Math.abs(gap - this.gapMean), this.alpha);
       this.gapMean = ewmaStep(this.gapMean, gap, this.alpha);
@@ -100,6 +112,7 @@ export class SessionDemand {
       ratePerMinute: rate === null ? null : rate * 60,
       gapMs: this.gapMean,
       gapDevMs: this.gapDev,
+      pauseMs: this.pauseMean,
       hasHistory,
       nextUseAt,
       nextUseInMs: nextUseAt === null ? null : Math.max(0, nextUseAt - now),

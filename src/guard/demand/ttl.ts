@@ -1,6 +1,7 @@
 // The adaptive idle TTL: how long an idle session stays loaded after its last use ended. It follows
-// the predicted gap to the next use plus a margin for its variation, is stretched while the GPU is
-// idle and shrunk while it is under pressure, and is always within { min, max }. Pure.
+// the predicted gap to the next use plus a margin for its variation (or the usual pause between bursts,
+// when longer), is stretched while the GPU is idle and shrunk while it is under pressure, and is always
+// within { min, max }. Pure.
 import { InvalidOptionError } from '../../errors';
 import type { DemandEstimate } from './session-demand';
 
@@ -21,7 +22,7 @@ export interface TtlPolicy {
 }
 
 export interface TtlInput {
-  estimate: Pick<DemandEstimate, 'hasHistory' | 'gapMs' | 'gapDevMs' | 'nextUseInMs' | 'ratePerMinute'>;
+  estimate: Pick<DemandEstimate, 'hasHistory' | 'gapMs' | 'gapDevMs' | 'nextUseInMs' | 'ratePerMinute'> & { pauseMs?: number | null };
   bounds: TtlBounds;
   /** The fixed TTL that applies without history (null: never expires, bounded here by max). */
   fallbackMs: number | null;
@@ -65,8 +66,9 @@ export function adaptiveIdleTtl(input: TtlInput): TtlDecision {
   const { estimate, bounds } = input;
   const factor = pressureFactor(input.usageRatio, input.policy);
   const predicted = estimate.hasHistory && estimate.gapMs !== null;
+  // A bursty session pauses longer than its gaps vary: it is kept through its usual pause.
   const baseMs = predicted
-    ? estimate.gapMs! + (input.policy?.deviations ?? 4) * (estimate.gapDevMs ?? 0)
+    ? Math.max(estimate.gapMs! + (input.policy?.deviations ?? 4) * (estimate.gapDevMs ?? 0), estimate.pauseMs ?? -Infinity)
     : (input.fallbackMs ?? bounds.maxMs);
   // Without history the fixed TTL is kept as is: no pressure factor on a guess.
   const raw = predicted ? baseMs * factor : baseMs;
