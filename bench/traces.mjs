@@ -1,0 +1,248 @@
+// Keep-alive benchmark (issue 12): replays synthetic request traces (bench/lib/traces.mjs: steady,
+// bursty, diurnal, one hot model and a long tail) over more models than fit, on a fake clock and a fake
+// monitor, through VramGuard's public API (admit + commit with load/dispose, sessions.use). Per policy
+// it counts cold starts (requests that waited for a load), reloads and their bytes, the time requests
+// waited, and peak usage, which must never go over the hard limit.
+//
+//   node bench/traces.mjs           this suite alone (also part of `npm run bench`)
+//
+// A policy is a name and guard options. The adaptive keep-alive is one more entry; it runs when the
+// guard reports it in status().keepAlive (until then it is listed as not available).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { emulateKeepAlive } from './lib/keepalive-emulation.mjs';
+import { TRACES } from './lib/traces.mjs';
+
+const GiB = 2 ** 30;
+const OUR_PID = 4242;
+/** The guard's defaults but for the hard limit: soft 90% of it, hysteresis 5% of soft. */
+const QUOTA = { hard: '24GiB' };
+
+export const id = 'traces';
+export const title = 'Keep-alive: replayed request traces (fake clock)';
+
+export const POLICIES = [
+  { name: 'fixed 5m + LRU', options: { idleTtl: '5m' } },
+  { name: 'fixed 1m + LRU', options: { idleTtl: '1m' } },
+  {
+    name: 'demand model, emulated',
+    emulate: { ttl: { minMs: 2 * 60_000, maxMs: 30 * 60_000, fallbackMs: 5 * 60_000 }, prewarm: true },
+    options: { idleTtl: null },
+  },
+  {
+    name: 'adaptive + prewarm',
+    requires: 'keepAlive',
+    options: { idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '2m', max: '30m' }, prewarm: true } },
+  },
+];
+
+/** Replays one trace under one policy; resolves with its figures, or { unavailable } for an unknown policy. */
+export async function replay(lib, trace, policy) {
+  const { VramGuard } = lib.vramguard;
+  const { FakeClock, FakeMonitor } = lib.testing;
+  const clock = new FakeClock(0);
+  const monitor = new FakeMonitor([{ totalBytes: 48 * GiB, processes: { [OUR_PID]: 0 } }]);
+  const held = new Map();
+  let peak = 0;
+  const sync = () => {
+    let sum = 0;
+    for (const b of held.values()) sum += b;
+    peak = Math.max(peak, sum);
+    heldNow = sum;
+    monitor.setProcess(0, OUR_PID, sum);
+  };
+  const publish = () => {
+    monitor.publish();
+    clock.setTimer(publish, 1000);
+  };
+  clock.setTimer(publish, 1000);
+  const guard = new VramGuard({ scope: { pids: [OUR_PID] }, quota: QUOTA, returnTimeout: '2s', monitor, clock, ...policy.options });
+  if (policy.requires && typeof guard.status()[policy.requires] !== 'object') {
+    await guard.close();
+    return { unavailable: `needs the guard's ${policy.requires} option` };
+  }
+  if (policy.emulate && !lib.demand) {
+    await guard.close();
+    return { unavailable: 'needs dist/ with src/guard/demand (node bench/run.mjs --rebuild)' };
+  }
+  const delay = (ms) => new Promise((resolve) => clock.setTimer(resolve, ms));
+  let heldNow = 0;
+  const hooks = policy.emulate
+    ? emulateKeepAlive({ demand: lib.demand, guard, clock, heldBytes: () => heldNow, ...policy.emulate })
+    : null;
+  if (hooks) {
+    const tick = () => {
+      hooks.tick();
+      clock.setTimer(tick, 1000);
+    };
+    clock.setTimer(tick, 1000);
+  }
+  const f = { requests: trace.requests.length, coldStarts: 0, waitedMs: 0, loads: 0, reloads: 0, reloadedBytes: 0, prewarmLoads: 0, refused: 0, evictions: {} };
+  guard.on('evict', (e) => {
+    f.evictions[e.reason] = (f.evictions[e.reason] ?? 0) + 1;
+  });
+  const byId = new Map(trace.models.map((m) => [m.id, m]));
+  const registering = new Map();
+  const loadedOnce = new Set();
+  // Requests in flight per model: a load that starts with none waiting is a pre-warm.
+  const asking = new Map();
+  const loadModel = async (m) => {
+    if (loadedOnce.has(m.id) && !(asking.get(m.id) > 0)) f.prewarmLoads += 1;
+    held.set(m.id, m.bytes);
+    sync();
+    await delay(m.loadMs);
+    hooks?.loadMeasured(m.id, m.loadMs);
+    f.loads += 1;
+    if (loadedOnce.has(m.id)) {
+      f.reloads += 1;
+      f.reloadedBytes += m.bytes;
+    }
+    loadedOnce.add(m.id);
+  };
+  const handlers = (m) => ({
+    load: () => loadModel(m),
+    dispose: () => {
+      held.delete(m.id);
+      sync();
+    },
+  });
+  const first = (m) => {
+    let p = registering.get(m.id);
+    if (!p) {
+      p = (async () => {
+        const reservation = await guard.admit(m.bytes, { id: m.id });
+        try {
+          await loadModel(m);
+        } catch (error) {
+          reservation.cancel();
+          throw error;
+        }
+        reservation.commit(handlers(m));
+      })();
+      registering.set(m.id, p);
+      p.catch(() => registering.delete(m.id));
+    }
+    return p;
+  };
+  const request = async (r) => {
+    const m = byId.get(r.model);
+    asking.set(m.id, (asking.get(m.id) ?? 0) + 1);
+    hooks?.requestStarted(m.id, r.at);
+    try {
+      if (hooks) await hooks.makeRoomFor(m.id, m.bytes);
+      if (!guard.sessions.has(m.id)) await first(m);
+      let startedAt = 0;
+      try {
+        await guard.sessions.use(m.id, async () => {
+          startedAt = clock.now();
+          await delay(r.serviceMs);
+        });
+      } finally {
+        hooks?.useEnded(m.id, clock.now());
+      }
+      if (startedAt > r.at) {
+        f.coldStarts += 1;
+        f.waitedMs += startedAt - r.at;
+      }
+    } catch (error) {
+      if (error?.code !== 'VRAM_QUOTA') throw error;
+      f.refused += 1;
+    } finally {
+      asking.set(m.id, asking.get(m.id) - 1);
+    }
+  };
+  const inFlight = [];
+  let settled = 0;
+  for (const r of trace.requests) {
+    await clock.advance(r.at - clock.now());
+    inFlight.push(request(r).finally(() => (settled += 1)));
+  }
+  for (let guardRail = 0; settled < inFlight.length; guardRail += 1) {
+    if (guardRail > 10_000) throw new Error(`bench: ${trace.name}/${policy.name}: requests never settled`);
+    await clock.advance(1000);
+  }
+  await Promise.all(inFlight);
+  let closed = false;
+  const closing = guard.close().then(() => (closed = true));
+  while (!closed) await clock.advance(1000);
+  await closing;
+  const hardBytes = guard.hardBytes;
+  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, emulation: hooks?.stats };
+}
+
+/** The built demand module, or null when dist/ predates it. */
+function loadDemand(root) {
+  const path = join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js');
+  return existsSync(path) ? createRequire(import.meta.url)(path) : null;
+}
+
+export async function run(ctx) {
+  const lib = { vramguard: ctx.vramguard, testing: ctx.testing, demand: loadDemand(ctx.root) };
+  const results = [];
+  const started = performance.now();
+  for (const make of TRACES) {
+    const trace = make();
+    for (const policy of POLICIES) {
+      const t0 = performance.now();
+      const r = await replay(lib, trace, policy);
+      results.push({ trace: trace.name, policy: policy.name, wallMs: performance.now() - t0, ...r });
+      if (!r.unavailable && r.overHard) throw new Error(`bench: ${trace.name}/${policy.name}: peak ${r.peakBytes} over the hard limit ${r.hardBytes}`);
+    }
+  }
+  const wallMs = performance.now() - started;
+  const traces = TRACES.map((make) => make());
+  const gib = (b) => (b / GiB).toFixed(1);
+  const rows = results.map((r) =>
+    r.unavailable
+      ? [r.trace, r.policy, 'n/a', '', '', '', '', '', '', r.unavailable]
+      : [
+          r.trace,
+          r.policy,
+          String(r.requests),
+          String(r.coldStarts),
+          String(r.reloads),
+          `${gib(r.reloadedBytes)} GiB`,
+          `${(r.waitedMs / 1000).toFixed(0)} s`,
+          String(r.prewarmLoads),
+          `${gib(r.peakBytes)} GiB`,
+          `idle ${r.evictions.idle ?? 0}, admission ${r.evictions.admission ?? 0}, pressure ${r.evictions.pressure ?? 0}` +
+            (r.emulation ? `, ttl ${r.emulation.ttlExpiries}, scored ${r.emulation.scoredEvictions}` : ''),
+        ],
+  );
+  return {
+    id,
+    title,
+    results: { quota: QUOTA, wallMs, runs: results },
+    tables: [
+      {
+        title: `Replayed traces, 1 h of fake time each, quota hard ${QUOTA.hard} (soft 90%, target 85.5%), models of 2–8 GiB (0.5 s + 1.5 s/GiB to load)`,
+        columns: ['trace', 'policy', 'requests', 'cold starts', 'reloads', 'reloaded', 'waited', 'prewarms', 'peak', 'evictions'].map((t, i) => ({ title: t, align: i >= 2 && i <= 8 ? 'right' : 'left' })),
+        rows,
+        footer: [
+          ...traces.map((t) => `${t.name}: ${t.models.length} models, ${gib(t.models.reduce((s, m) => s + m.bytes, 0))} GiB in all; ${t.description}`),
+          'cold starts: requests that waited for a load (first loads included); reloads: loads after a model\'s first; waited: their total wait;',
+          'prewarms: reloads started with no request for the model in flight; peak: the most the fake GPU held (never over the hard limit).',
+          `never over the hard limit: ${results.every((r) => r.unavailable || !r.overHard) ? 'yes' : 'NO'}; replay took ${(wallMs / 1000).toFixed(1)} s of wall time`,
+        ],
+      },
+    ],
+  };
+}
+
+// Standalone: node bench/traces.mjs
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const { ensureDist } = await import('./lib/build.mjs');
+  const { formatTable } = await import('./lib/table.mjs');
+  ensureDist(root, { force: !existsSync(join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js')), log: (l) => console.error(l) });
+  const require = createRequire(import.meta.url);
+  const section = await run({ root, quick: false, log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
+  for (const table of section.tables) {
+    console.log(`${table.title}\n`);
+    console.log(formatTable(table.columns, table.rows));
+    for (const line of table.footer ?? []) console.log(line);
+  }
+}
