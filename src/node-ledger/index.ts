@@ -1,0 +1,10 @@
+// Node-wide coordination between guards that share a GPU (see ledger.ts for the design).
+export { NodeLedger, NodeReservation, publishedUsage } from './ledger';
+export type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './ledger';
+export { nodeFree } from './free';
+export type { NodeFreeInput, NodeFreeLimit, NodeFreeResult } from './free';
+export { parsePolicy, readPolicy, shareBytes } from './policy';
+export type { NodePolicy, PolicyBlock, ShareSpec } from './policy';
+export type { ReliefHandler, ReliefOutcome, ReliefRequestInfo } from './relief';
+export type { DeclaredSession } from './entry';
+export { defaultLedgerDirectory } from './directory';
