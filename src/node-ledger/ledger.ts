@@ -275,14 +275,17 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     }
   }
 
-  /** Every live participant (this one included), read now without the lock. Changes no state. */
+  /**
+   * Every live participant (this one included), read now without the lock. Changes nothing in the
+   * ledger (no housekeeping); it only remembers each valid entry, the copy a damaged file falls back to.
+   */
   participants(): ParticipantInfo[] {
-    return this.describe(this.scan(false, new Map(this.cache)));
+    return this.describe(this.scan(false));
   }
 
   /** The same, read under the lock: a consistent view (nobody admits while it reads). */
   async snapshot(): Promise<ParticipantInfo[]> {
-    return this.lock.withLock(this.lockTimeoutMs, () => this.describe(this.scan(false, new Map(this.cache))));
+    return this.lock.withLock(this.lockTimeoutMs, () => this.describe(this.scan(false)));
   }
 
   /** This participant's share by the policy, null when it has none. */
@@ -350,8 +353,8 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     writeEntry(this.ownPath, this.entry);
   }
 
-  private scan(housekeeping: boolean, cache: EntryCache = this.cache): ScannedParticipant[] {
-    const result = scanLedger(this.paths, cache, { housekeeping, skip: this.ownPath });
+  private scan(housekeeping: boolean): ScannedParticipant[] {
+    const result = scanLedger(this.paths, this.cache, { housekeeping, skip: this.ownPath });
     for (const problem of result.problems) {
       const key = `${problem.path}\0${problem.reason}`;
       if (this.reportedProblems.has(key)) continue;
