@@ -348,6 +348,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 
   private publish(): void {
+    if (this.closed) return; // close() removed the entry; nothing may bring it back
     this.entry.seq += 1;
     this.entry.updatedAt = Date.now();
     writeEntry(this.ownPath, this.entry);

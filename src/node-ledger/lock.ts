@@ -49,10 +49,11 @@ export class NodeLock {
   private open(): number {
     if (this.fd !== null) return this.fd;
     // O_RDONLY is enough for flock; O_CREAT so the first participant makes it. Created 0644, so only its
-    // creator could truncate it, and nobody needs to write it.
+    // creator could truncate it, and nobody needs to write it. O_NOFOLLOW and O_NONBLOCK: a link or a
+    // FIFO planted under the name fails or is refused below instead of redirecting or blocking us.
     let fd: number;
     try {
-      fd = openSync(this.path, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
     } catch (error) {
       throw new NodeLedgerError(this.path, `cannot open the lock file: ${(error as Error).message}`);
     }

@@ -66,30 +66,33 @@ export class ReliefDesk {
 
   /** Answers requests not yet answered (one at a time, in the order found). */
   async tick(): Promise<void> {
-    const others = this.deps.scan();
-    const present = new Set<string>();
-    for (const p of others) {
+    if (!this.handler) return; // not listening: nothing to read
+    const open: Array<{ key: string; from: string; pid: number; bytes: number }> = [];
+    for (const p of this.deps.scan()) {
       const r = p.entry.relief;
-      if (!r || p.stale) continue;
-      const key = `${participantId(p.entry)}:${r.id}`;
-      present.add(key);
-      if (this.handled.has(key) || !this.handler) continue;
-      this.handled.add(key);
-      this.deps.onRequest({ from: p.entry.name, pid: p.entry.pid, bytes: r.bytes });
+      if (r && !p.stale) open.push({ key: `${participantId(p.entry)}:${r.id}`, from: p.entry.name, pid: p.entry.pid, bytes: r.bytes });
+    }
+    const present = new Set(open.map((o) => o.key));
+    for (const key of this.handled) if (!present.has(key)) this.handled.delete(key);
+    for (const request of open) {
+      if (this.handled.has(request.key) || !this.handler) continue;
+      this.handled.add(request.key);
+      this.deps.onRequest({ from: request.from, pid: request.pid, bytes: request.bytes });
       let released = 0;
       try {
-        const value = await this.handler({ from: p.entry.name, pid: p.entry.pid, bytes: r.bytes, requestId: key });
+        const value = await this.handler({ from: request.from, pid: request.pid, bytes: request.bytes, requestId: request.key });
         released = Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
       } catch (error) {
         this.deps.onError(error as Error);
       }
       if (this.closed) return;
-      this.deps.self.answers.push({ request: key, releasedBytes: released, at: Date.now() });
-      this.pruneAnswers(present);
-      // An answer raises nobody's figures: written without the lock.
+      // Answers only to requests still open; an answer raises nobody's figures: written without the lock.
+      this.deps.self.answers = [
+        ...this.deps.self.answers.filter((a) => present.has(a.request)),
+        { request: request.key, releasedBytes: released, at: Date.now() },
+      ].slice(-64);
       this.deps.publish();
     }
-    for (const key of this.handled) if (!present.has(key)) this.handled.delete(key);
   }
 
   /** Asks every other listening participant; one request at a time per participant. */
@@ -136,11 +139,6 @@ export class ReliefDesk {
       if (!this.closed) this.deps.publish();
     }
     return outcome;
-  }
-
-  /** Keeps answers only to requests still open. */
-  private pruneAnswers(present: Set<string>): void {
-    this.deps.self.answers = this.deps.self.answers.filter((a) => present.has(a.request)).slice(-64);
   }
 
   private setListening(on: boolean): void {
