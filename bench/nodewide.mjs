@@ -3,7 +3,7 @@
 // flock), beside the single-process guard's admit() (no node ledger) in the same run. Each side runs in
 // child processes, so all pay the same process start and IPC; only admit() itself is timed.
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { summarize } from './lib/stats.mjs';
@@ -22,7 +22,8 @@ async function round(ctx, mode, processes, count, dir) {
     const message = (kid, type) =>
       new Promise((resolve, reject) => {
         kid.on('message', (m) => m.type === type && resolve(m));
-        kid.once('exit', (code) => reject(new Error(`bench child exited with ${code} before '${type}'`)));
+        // 'close', not 'exit': it comes after the IPC channel has delivered every message.
+        kid.once('close', (code) => reject(new Error(`bench child exited with ${code} before '${type}'`)));
       });
     await Promise.all(kids.map((k) => message(k, 'ready')));
     const started = performance.now();
@@ -39,7 +40,9 @@ async function round(ctx, mode, processes, count, dir) {
 
 export async function run(ctx) {
   const count = ctx.quick ? 50 : 500;
-  const dir = mkdtempSync(join(ctx.tmpdir, 'vramguard-bench-node-'));
+  // Where the ledger lives in production (tmpfs), in a directory of the bench's own.
+  const base = existsSync('/dev/shm') ? '/dev/shm' : ctx.tmpdir;
+  const dir = mkdtempSync(join(base, 'vramguard-bench-node-'));
   const rows = [];
   const results = [];
   try {
@@ -69,7 +72,7 @@ export async function run(ctx) {
         rows,
         footer: [
           'guard: VramGuard.admit() without NVML, each process alone; node: NodeLedger.admit() sharing one GPU ledger',
-          `ledger directory: ${ctx.tmpdir} (the bench's tmpdir; production default /dev/shm)`,
+          `ledger directory: a new directory under ${base} (production default: /dev/shm itself)`,
         ],
       },
     ],
