@@ -1,6 +1,7 @@
 // Node-wide coordination between guards that share a GPU (see ledger.ts for the design).
-export { NodeLedger, NodeReservation, publishedUsage } from './ledger';
-export type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './ledger';
+export { NodeLedger, publishedUsage } from './ledger';
+export { NodeReservation } from './reservation';
+export type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 export { nodeFree } from './free';
 export type { NodeFreeInput, NodeFreeLimit, NodeFreeResult } from './free';
 export { parsePolicy, readPolicy, shareBytes } from './policy';

@@ -16,107 +16,19 @@ import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 
 import { ClosedError, InvalidOptionError, NodeShareError } from '../errors';
-import { parseBytes, parseDuration, type ByteSize, type Duration } from '../units';
+import { parseBytes, parseDuration, type Duration } from '../units';
 import { checkLedgerDirectory, checkUuid, defaultLedgerDirectory, LedgerPaths } from './directory';
 import { readEntry, unlinkQuietly, writeEntry, type DeclaredSession, type Entry } from './entry';
-import { nodeFree, type NodeFreeResult } from './free';
+import { nodeFree } from './free';
 import { currentBootId, ownProcessKey, type ProcessKey } from './liveness';
 import { NodeLock } from './lock';
 import { readPolicy, shareBytes, type NodePolicy } from './policy';
 import { ReliefDesk, type ReliefHandler, type ReliefOutcome } from './relief';
-import { reservedOf, scanLedger, type EntryCache, type ScannedParticipant, type ScanProblem } from './scan';
-
-export interface NodeLedgerOptions {
-  /** The GPU's UUID (NVML's, e.g. `GPU-5f1c…`): the ledger's key. */
-  uuid: string;
-  /** This participant's name, as the policy file names it (e.g. `server-a`). */
-  name: string;
-  /** Directory of the ledger; default VRAMGUARD_NODE_DIR, else /dev/shm, /run/vramguard, the tmpdir. */
-  dir?: string;
-  /** The node's policy file (JSON, see policy.ts). */
-  policyFile?: string;
-  /** The device's total memory, for shares given as fractions and the node term (updated by admit()). */
-  deviceTotalBytes?: ByteSize | null;
-  /** Kept free on the device (as the guard's padding). */
-  padding?: ByteSize;
-  /** How long an operation waits for the node-wide lock. Default 10 s. */
-  lockTimeout?: Duration;
-  /** How often the participant checks for relief requests, its own entry and the policy. Default 250 ms. */
-  tickInterval?: Duration;
-  /** @internal Tests: called while the lock is held, after an admission's reservation is written. */
-  insideAdmission?: () => void;
-}
-
-/** The participant's own figures at the moment of an admission (from the guard). */
-export interface OwnFigures {
-  /** Its usage on this GPU (the guard's max(NVML, ledger)). */
-  usageBytes: number;
-  /** Its hard limit; Infinity / absent when none. */
-  hardBytes?: number;
-  /** NVML's free memory on the device, null without NVML. */
-  deviceFreeBytes?: number | null;
-  deviceTotalBytes?: number | null;
-}
-
-export type NodeAdmission =
-  | { admitted: true; reservation: NodeReservation; figures: NodeFreeResult }
-  | { admitted: false; figures: NodeFreeResult; shareError: NodeShareError | null };
-
-export interface ParticipantInfo {
-  name: string;
-  pid: number;
-  uid: number;
-  startTime: string;
-  self: boolean;
-  usageBytes: number;
-  reservedBytes: number;
-  reservations: Array<{ id: string; bytes: number; at: number }>;
-  sessions: DeclaredSession[];
-  /** Bytes of sessions it could release on a relief request. */
-  releasableBytes: number;
-  /** Its share by the policy file, null when none. */
-  shareBytes: number | null;
-  reliefListener: boolean;
-  /** 'unverifiable': its pid exists but /proc hides its start time (hidepid). */
-  liveness: 'alive' | 'unverifiable';
-  /** Its file did not read back; the figures are the last valid ones seen. */
-  stale: boolean;
-  updatedAt: number;
-}
-
-export interface NodeLedgerEvents {
-  'over-share': [NodeShareError];
-  /** A file that was not counted, or counted from its last valid copy. */
-  problem: [ScanProblem];
-  'relief-request': [{ from: string; pid: number; bytes: number }];
-  error: [Error];
-}
+import { NodeReservation } from './reservation';
+import { reservedOf, scanLedger, type EntryCache, type ScannedParticipant } from './scan';
+import type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 
 let nextInstance = 1;
-
-/** A reservation on the node: counts for every participant until commit() or cancel(). */
-export class NodeReservation {
-  private settled = false;
-  constructor(
-    private readonly ledger: NodeLedger,
-    readonly id: string,
-    readonly bytes: number,
-  ) {}
-
-  /** Turns the reservation into a declared session, in one write (no moment where it counts nowhere). */
-  commit(session: Partial<DeclaredSession> = {}): Promise<void> {
-    if (this.settled) return Promise.resolve();
-    this.settled = true;
-    return this.ledger.settle(this.id, { id: session.id ?? this.id, bytes: session.bytes ?? this.bytes, releasable: session.releasable ?? false });
-  }
-
-  /** Returns the reserved bytes to the node. Idempotent. */
-  cancel(): Promise<void> {
-    if (this.settled) return Promise.resolve();
-    this.settled = true;
-    return this.ledger.settle(this.id, null);
-  }
-}
 
 export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   readonly uuid: string;
@@ -192,9 +104,9 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 
   /** Joins the node's ledger for one GPU: publishes this participant's (empty) entry. */
-  static async join(options: NodeLedgerOptions & { usageBytes?: number }): Promise<NodeLedger> {
+  static async join(options: NodeLedgerOptions): Promise<NodeLedger> {
     const ledger = new NodeLedger(options);
-    ledger.entry.usageBytes = options.usageBytes ?? 0;
+    ledger.entry.usageBytes = parseBytes(options.usageBytes ?? 0, 'node.usageBytes');
     try {
       await ledger.lock.withLock(ledger.lockTimeoutMs, () => {
         ledger.scan(true);
@@ -241,7 +153,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       this.entry.reservations.push({ id, bytes: need, at: Date.now() });
       this.publish();
       this.options.insideAdmission?.();
-      return { admitted: true as const, reservation: new NodeReservation(this, id, need), figures };
+      return { admitted: true as const, reservation: new NodeReservation((rid, session) => this.settle(rid, session), id, need), figures };
     });
   }
 
@@ -257,8 +169,8 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     this.checkShare();
   }
 
-  /** @internal NodeReservation.commit / cancel. */
-  async settle(reservationId: string, session: DeclaredSession | null): Promise<void> {
+  /** NodeReservation.commit / cancel. */
+  private async settle(reservationId: string, session: DeclaredSession | null): Promise<void> {
     const apply = () => {
       const at = this.entry.reservations.findIndex((r) => r.id === reservationId);
       if (at >= 0) this.entry.reservations.splice(at, 1);

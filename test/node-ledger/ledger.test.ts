@@ -121,7 +121,7 @@ it('tells a participant that starts over its share, and refuses an admission pas
   const policyFile = join(temp.dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ participants: { a: 300, b: { share: 0.5 } }, default: '100B' }));
   chmodSync(policyFile, 0o644);
-  const a = await participant('a', { policyFile, usageBytes: 400 } as Partial<NodeLedgerOptions>);
+  const a = await participant('a', { policyFile, usageBytes: 400 });
   const over = await new Promise<NodeShareError>((resolve) => a.once('over-share', resolve));
   expect(over).toBeInstanceOf(NodeShareError);
   expect(over).toMatchObject({ code: 'NODE_SHARE', participant: 'a', shareBytes: 300, usageBytes: 400 });
