@@ -130,16 +130,21 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   async admit(bytes: number, own: OwnFigures, options: { id?: string } = {}): Promise<NodeAdmission> {
     this.ensureOpen();
     const need = parseBytes(bytes, 'bytes');
-    if (own.deviceTotalBytes !== undefined && own.deviceTotalBytes !== null) this.deviceTotalBytes = own.deviceTotalBytes;
+    const usage = parseBytes(own.usageBytes, 'own.usageBytes');
+    const deviceFree = own.deviceFreeBytes === undefined || own.deviceFreeBytes === null ? null : parseBytes(own.deviceFreeBytes, 'own.deviceFreeBytes');
+    const hard = own.hardBytes === undefined || own.hardBytes === Infinity ? Infinity : parseBytes(own.hardBytes, 'own.hardBytes');
+    if (own.deviceTotalBytes !== undefined && own.deviceTotalBytes !== null) {
+      this.deviceTotalBytes = parseBytes(own.deviceTotalBytes, 'own.deviceTotalBytes');
+    }
     return this.lock.withLock(this.lockTimeoutMs, () => {
       this.ensureOpen();
-      this.entry.usageBytes = Math.max(0, Math.round(own.usageBytes));
+      this.entry.usageBytes = usage;
       const others = this.scan(true).map((p) => ({ usageBytes: publishedUsage(p.entry), reservedBytes: reservedOf(p.entry) }));
       const figures = nodeFree({
-        deviceFreeBytes: own.deviceFreeBytes ?? null,
+        deviceFreeBytes: deviceFree,
         deviceTotalBytes: this.deviceTotalBytes,
         paddingBytes: this.paddingBytes,
-        ownHardBytes: own.hardBytes ?? Infinity,
+        ownHardBytes: hard,
         ownUsageBytes: publishedUsage(this.entry),
         ownReservedBytes: reservedOf(this.entry),
         others,
@@ -149,7 +154,8 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
         const shareError = figures.limitedBy === 'share' ? this.shareError(need) : null;
         return { admitted: false as const, figures, shareError };
       }
-      const id = options.id ?? `r${this.nextReservation++}`;
+      // Unique within the entry even when callers reuse a label (a session reloading twice).
+      const id = `${options.id ?? 'load'}#${this.nextReservation++}`;
       this.entry.reservations.push({ id, bytes: need, at: Date.now() });
       this.publish();
       this.options.insideAdmission?.();

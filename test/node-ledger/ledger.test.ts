@@ -179,3 +179,14 @@ it('the native lock names bad descriptors', () => {
   expect(() => (binding().tryLockFile as (x: unknown) => boolean)('3')).toThrow(TypeError);
   expect(() => binding().tryLockFile(987654)).toThrow(expect.objectContaining({ code: 'EBADF' }));
 });
+
+it('names bad figures instead of publishing them', async () => {
+  const a = await participant('a');
+  await expect(a.admit(10, { usageBytes: Number.NaN })).rejects.toThrow(/^own\.usageBytes: expected a non-negative number of bytes, got NaN/);
+  await expect(a.admit(-1, { usageBytes: 0 })).rejects.toThrow(/^bytes: expected a non-negative number of bytes, got -1/);
+  const first = await a.admit(10, { usageBytes: 0 }, { id: 'same' });
+  const second = await a.admit(20, { usageBytes: 0 }, { id: 'same' });
+  if (!first.admitted || !second.admitted) throw new Error('setup');
+  await second.reservation.cancel();
+  expect(a.participants()[0]!.reservations.map((r) => r.bytes)).toEqual([10]);
+});
