@@ -190,3 +190,17 @@ it('names bad figures instead of publishing them', async () => {
   await second.reservation.cancel();
   expect(a.participants()[0]!.reservations.map((r) => r.bytes)).toEqual([10]);
 });
+
+it('a relief handler that throws answers 0 bytes and reports the error', async () => {
+  const a = await participant('a');
+  const b = await participant('b');
+  const errors: string[] = [];
+  b.on('error', (e) => errors.push(e.message));
+  b.onReliefRequest(() => {
+    throw new Error('releaser broke');
+  });
+  await until('listener published', () => a.participants().some((p) => p.reliefListener));
+  const outcome = await a.requestRelief(100);
+  expect(outcome).toMatchObject({ releasedBytes: 0, answers: [{ name: 'b', releasedBytes: 0 }], unanswered: [] });
+  expect(errors).toEqual(['releaser broke']);
+});
