@@ -7,7 +7,6 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { NodeLedgerError, NodeShareError } from '../../src/errors';
 import { currentBootId, ownProcessKey } from '../../src/node-ledger/liveness';
 import { NodeLedger, type NodeLedgerOptions } from '../../src/node-ledger';
-import { binding } from '../../src/nvml';
 import { tempDir, until } from './helpers';
 
 const UUID = 'GPU-ledger-0';
@@ -172,12 +171,6 @@ it('relief with no listener returns at once; an unanswered listener is reported 
   await until('listener published', () => a.participants().some((p) => p.reliefListener));
   const outcome = await a.requestRelief(100, { timeout: '200ms' });
   expect(outcome.unanswered.map((u) => u.name)).toEqual(['b']);
-});
-
-it('the native lock names bad descriptors', () => {
-  expect(() => binding().tryLockFile(-1)).toThrow(/tryLockFile\(fd\): fd must be a non-negative integer, got -1/);
-  expect(() => (binding().tryLockFile as (x: unknown) => boolean)('3')).toThrow(TypeError);
-  expect(() => binding().tryLockFile(987654)).toThrow(expect.objectContaining({ code: 'EBADF' }));
 });
 
 it('names bad figures instead of publishing them', async () => {
