@@ -19,7 +19,7 @@ import { ClosedError, InvalidOptionError, NodeShareError } from '../errors';
 import { parseBytes, parseDuration, type Duration } from '../units';
 import { checkLedgerDirectory, checkUuid, defaultLedgerDirectory, LedgerPaths } from './directory';
 import { readEntry, unlinkQuietly, writeEntry, type DeclaredSession, type Entry } from './entry';
-import { nodeFree } from './free';
+import { nodeFree, type NodeFreeResult } from './free';
 import { currentBootId, ownProcessKey, type ProcessKey } from './liveness';
 import { NodeLock } from './lock';
 import { readPolicy, shareBytes, type NodePolicy } from './policy';
@@ -130,26 +130,11 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   async admit(bytes: number, own: OwnFigures, options: { id?: string } = {}): Promise<NodeAdmission> {
     this.ensureOpen();
     const need = parseBytes(bytes, 'bytes');
-    const usage = parseBytes(own.usageBytes, 'own.usageBytes');
-    const deviceFree = own.deviceFreeBytes === undefined || own.deviceFreeBytes === null ? null : parseBytes(own.deviceFreeBytes, 'own.deviceFreeBytes');
-    const hard = own.hardBytes === undefined || own.hardBytes === Infinity ? Infinity : parseBytes(own.hardBytes, 'own.hardBytes');
-    if (own.deviceTotalBytes !== undefined && own.deviceTotalBytes !== null) {
-      this.deviceTotalBytes = parseBytes(own.deviceTotalBytes, 'own.deviceTotalBytes');
-    }
+    const checked = this.checkFigures(own);
     return this.lock.withLock(this.lockTimeoutMs, () => {
       this.ensureOpen();
-      this.entry.usageBytes = usage;
-      const others = this.scan(true).map((p) => ({ usageBytes: publishedUsage(p.entry), reservedBytes: reservedOf(p.entry) }));
-      const figures = nodeFree({
-        deviceFreeBytes: deviceFree,
-        deviceTotalBytes: this.deviceTotalBytes,
-        paddingBytes: this.paddingBytes,
-        ownHardBytes: hard,
-        ownUsageBytes: publishedUsage(this.entry),
-        ownReservedBytes: reservedOf(this.entry),
-        others,
-        shareBytes: this.shareBytes(),
-      });
+      this.entry.usageBytes = checked.usage;
+      const figures = this.free(checked, this.scan(true));
       if (need > figures.freeBytes) {
         const shareError = figures.limitedBy === 'share' ? this.shareError(need) : null;
         return { admitted: false as const, figures, shareError };
@@ -161,6 +146,16 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       this.options.insideAdmission?.();
       return { admitted: true as const, reservation: new NodeReservation((rid, session) => this.settle(rid, session), id, need), figures };
     });
+  }
+
+  /**
+   * What an admission would get now, read without the lock (for status(), metrics, `watch`): the same
+   * figures admit() decides on, changing nothing.
+   */
+  freeNow(own: OwnFigures): NodeFreeResult {
+    this.ensureOpen();
+    const checked = this.checkFigures(own);
+    return this.free(checked, this.scan(false));
   }
 
   /** Publishes what this participant holds now: its measured usage and its sessions. */
@@ -281,6 +276,29 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       this.emit('problem', problem);
     }
     return result.participants;
+  }
+
+  private checkFigures(own: OwnFigures): { usage: number; deviceFree: number | null; hard: number } {
+    const usage = parseBytes(own.usageBytes, 'own.usageBytes');
+    const deviceFree = own.deviceFreeBytes === undefined || own.deviceFreeBytes === null ? null : parseBytes(own.deviceFreeBytes, 'own.deviceFreeBytes');
+    const hard = own.hardBytes === undefined || own.hardBytes === Infinity ? Infinity : parseBytes(own.hardBytes, 'own.hardBytes');
+    if (own.deviceTotalBytes !== undefined && own.deviceTotalBytes !== null) {
+      this.deviceTotalBytes = parseBytes(own.deviceTotalBytes, 'own.deviceTotalBytes');
+    }
+    return { usage, deviceFree, hard };
+  }
+
+  private free(own: { usage: number; deviceFree: number | null; hard: number }, others: ScannedParticipant[]): NodeFreeResult {
+    return nodeFree({
+      deviceFreeBytes: own.deviceFree,
+      deviceTotalBytes: this.deviceTotalBytes,
+      paddingBytes: this.paddingBytes,
+      ownHardBytes: own.hard,
+      ownUsageBytes: Math.max(own.usage, publishedUsage({ usageBytes: 0, sessions: this.entry.sessions })),
+      ownReservedBytes: reservedOf(this.entry),
+      others: others.map((p) => ({ usageBytes: publishedUsage(p.entry), reservedBytes: reservedOf(p.entry) })),
+      shareBytes: this.shareBytes(),
+    });
   }
 
   private describe(others: ScannedParticipant[]): ParticipantInfo[] {

@@ -39,6 +39,9 @@ it('serializes admissions: the second does not get what the first reserved; canc
   expect(first.admitted).toBe(true);
   const second = await b.admit(600, { usageBytes: 0 });
   expect(second).toMatchObject({ admitted: false, figures: { freeBytes: 400, limitedBy: 'node', nodeCommittedBytes: 600 } });
+  // The same figures as a query, without the lock and without reserving.
+  expect(b.freeNow({ usageBytes: 0, hardBytes: 300 })).toMatchObject({ freeBytes: 300, limitedBy: 'own-quota', terms: { node: 400 } });
+  expect(b.participants().find((p) => p.self)?.reservedBytes).toBe(0);
   if (!first.admitted) throw new Error('unreachable');
   await first.reservation.commit({ id: 'llama', releasable: true });
   expect(b.participants().find((p) => p.name === 'a')).toMatchObject({ usageBytes: 600, reservedBytes: 0, releasableBytes: 600 });
