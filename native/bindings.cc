@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "device_reader.h"
+#include "file_lock.h"
 #include "nvml_loader.h"
 #include "sampler.h"
 
@@ -489,6 +490,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Sampler", samplerClass);
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("readOnce", Napi::Function::New(env, ReadOnce, "readOnce"));
+  RegisterFileLock(env, exports);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

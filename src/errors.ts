@@ -140,3 +140,61 @@ export class TimeoutError extends VramguardError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** The node-wide ledger cannot be used: an unsafe or unusable directory, a bad entry, a bad policy file. */
+export class NodeLedgerError extends VramguardError {
+  /** The file or directory at fault. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('NODE_LEDGER', `${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** The node-wide lock was not acquired in time (another participant holds it, alive, for that long). */
+export class NodeLockTimeoutError extends VramguardError {
+  readonly path: string;
+  readonly waitedMs: number;
+  constructor(path: string, waitedMs: number) {
+    super('NODE_LOCK_TIMEOUT', `node-wide lock ${path} not acquired within ${Math.round(waitedMs)} ms`);
+    this.path = path;
+    this.waitedMs = waitedMs;
+  }
+}
+
+/** Figures of a participant measured against its share of the node (the policy file). */
+export interface NodeShareFigures {
+  participant: string;
+  uuid: string;
+  shareBytes: number;
+  usageBytes: number;
+  reservedBytes: number;
+  /** Bytes asked for (0 when the participant is found over its share at join or on a declare). */
+  neededBytes: number;
+}
+
+/** A participant is (or would be, with this load) over its share of the node's policy. */
+export class NodeShareError extends VramguardError implements NodeShareFigures {
+  readonly participant: string;
+  readonly uuid: string;
+  readonly shareBytes: number;
+  readonly usageBytes: number;
+  readonly reservedBytes: number;
+  readonly neededBytes: number;
+  constructor(figures: NodeShareFigures) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    super(
+      'NODE_SHARE',
+      `participant ${figures.participant} on ${figures.uuid} is over its node share: uses ${mib(figures.usageBytes)}, ` +
+        `reserved ${mib(figures.reservedBytes)}` +
+        (figures.neededBytes > 0 ? `, asks ${mib(figures.neededBytes)}` : '') +
+        `, share ${mib(figures.shareBytes)}`,
+    );
+    this.participant = figures.participant;
+    this.uuid = figures.uuid;
+    this.shareBytes = figures.shareBytes;
+    this.usageBytes = figures.usageBytes;
+    this.reservedBytes = figures.reservedBytes;
+    this.neededBytes = figures.neededBytes;
+  }
+}

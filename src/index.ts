@@ -14,6 +14,9 @@ export {
   ClosedError,
   GuardDrainingError,
   InvalidOptionError,
+  NodeLedgerError,
+  NodeLockTimeoutError,
+  NodeShareError,
   NvmlError,
   NvmlUnavailableError,
   SessionEvictedError,
@@ -21,7 +24,8 @@ export {
   VramguardError,
   VramQuotaError,
 } from './errors';
-export type { EvictionReport, NvmlReason, QuotaFigures } from './errors';
+export type { EvictionReport, NodeShareFigures, NvmlReason, QuotaFigures } from './errors';
+export * from './node-ledger';
 export * from './guard';
 export type { DeviceSample, ProcessRecordLayout, ProcessSample, ProcessType, Snapshot, SystemInfo } from './types';
 export { formatBytes, parseBytes, parseDuration } from './units';

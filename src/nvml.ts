@@ -56,6 +56,10 @@ interface NativeBinding {
   napiVersion: number;
   probe(libraryPath?: string): NativeProbe | NativeFailure;
   readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: Snapshot } | NativeFailure;
+  /** flock(fd, LOCK_EX | LOCK_NB): false when another holds it (native/file_lock.cc). */
+  tryLockFile(fd: number): boolean;
+  /** flock(fd, LOCK_UN). */
+  unlockFile(fd: number): void;
   Sampler: new (
     options: { intervalMs: number; devices?: number[]; libraryPath?: string },
     onEvents: (events: NativeEvent[]) => void,
