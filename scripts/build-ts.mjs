@@ -14,8 +14,8 @@ execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio
 const require = createRequire(import.meta.url);
 const esm = join(root, 'dist', 'esm');
 // Runtime adapters: one package export each (vramguard/node-llama-cpp, ...).
-const ADAPTERS = ['adapters/node-llama-cpp', 'adapters/onnxruntime-node'];
-for (const dir of ['testing', 'adapters']) mkdirSync(join(esm, dir), { recursive: true });
+const ADAPTERS = ['adapters/node-llama-cpp', 'adapters/onnxruntime-node', 'adapters/model-servers/index'];
+for (const dir of ['testing', 'adapters', 'adapters/model-servers']) mkdirSync(join(esm, dir), { recursive: true });
 writeFileSync(join(esm, 'package.json'), '{ "type": "module" }\n');
 for (const entry of ['index', 'testing/index', ...ADAPTERS]) {
   const names = Object.keys(require(join(root, 'dist', 'cjs', `${entry}.js`))).filter((n) => n !== 'default');
