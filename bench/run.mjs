@@ -22,11 +22,12 @@ import * as cli from './cli.mjs';
 import * as core from './core.mjs';
 import * as guard from './guard.mjs';
 import * as instructions from './instructions.mjs';
+import * as runtimes from './runtimes.mjs';
 import { buildRawLoop, ensureAddon, ensureDist } from './lib/build.mjs';
 import { formatTable } from './lib/table.mjs';
 
 /** Every suite, in the order they run. */
-const SUITES = [core, instructions, guard, cli];
+const SUITES = [core, instructions, guard, cli, runtimes];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => console.error(line);

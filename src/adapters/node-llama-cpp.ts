@@ -5,7 +5,6 @@
 // contexts are the guard's first releaser (their KV cache is allocated up front: only dispose() frees
 // it). An evicted model or context reloads on its next use.
 import type {
-  GgufInsights,
   Llama,
   LlamaContext,
   LlamaContextOptions,
@@ -16,9 +15,7 @@ import type {
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
 import { admittedLoad } from './admitted-load';
-import { importPeer } from './esm-import';
-
-type NodeLlamaCpp = typeof import('node-llama-cpp');
+import { type FileEstimates, GgufEstimates } from './gguf-estimates';
 
 /** What a guarded model or context reports to the guard. */
 export type LlamaAccounting = 'vram' | 'ram';
@@ -58,6 +55,7 @@ export class LlamaGuard {
   private readonly models = new Map<string, GuardedLlamaModel>();
   private readonly removeReleaser: (() => void) | undefined;
   private loadQueue: Promise<unknown> = Promise.resolve();
+  private readonly estimates: GgufEstimates;
 
   constructor(options: LlamaGuardOptions) {
     if (!options || typeof options.guard?.admit !== 'function') throw new InvalidOptionError('guard', 'expected a VramGuard');
@@ -71,6 +69,7 @@ export class LlamaGuard {
     this.guard = options.guard;
     this.llama = options.llama;
     this.accounting = accounting;
+    this.estimates = new GgufEstimates(options.llama);
     if (options.releaseIdleContexts ?? true) {
       this.removeReleaser = this.guard.addReleaser('node-llama-cpp idle contexts', () => this.releaseIdleContexts(), {
         priority: options.releaserPriority ?? 0,
@@ -86,9 +85,7 @@ export class LlamaGuard {
     if (this.models.has(options.id) || this.guard.sessions.has(options.id)) {
       throw new InvalidOptionError('id', `a session named ${options.id} exists already`);
     }
-    const { readGgufFileInfo, GgufInsights: Insights } = await importPeer<NodeLlamaCpp>('node-llama-cpp', 'vramguard/node-llama-cpp');
-    const insights = await Insights.from(await readGgufFileInfo(options.modelPath), this.llama);
-    const model = new GuardedLlamaModel(this, options, insights);
+    const model = new GuardedLlamaModel(this, options, await this.estimates.forFile(options.modelPath));
     await model.firstLoad();
     this.models.set(options.id, model);
     return model;
@@ -159,7 +156,7 @@ export class GuardedLlamaModel {
   constructor(
     readonly owner: LlamaGuard,
     options: GuardedModelOptions,
-    readonly insights: GgufInsights,
+    readonly estimates: FileEstimates,
   ) {
     const { id, pinned, priority, idleTtl, ...loadOptions } = options;
     this.id = id;
@@ -190,12 +187,12 @@ export class GuardedLlamaModel {
     const requested = this.loadOptions.gpuLayers;
     if (this.owner.llama.gpu === false) return 0;
     if (typeof requested === 'number') return requested;
-    return this.insights.totalLayers; // 'max', 'auto' or a range: the estimate's upper bound
+    return this.estimates.insights.totalLayers; // 'max', 'auto' or a range: the estimate's upper bound
   }
 
   /** @internal */
   async firstLoad(): Promise<void> {
-    const estimate = await this.insights.estimateModelResourceRequirementsV2({
+    const estimate = await this.estimates.model({
       gpuLayers: this.gpuLayers,
       useMmap: typeof this.loadOptions.useMmap === 'boolean' ? this.loadOptions.useMmap : undefined,
       gpuSupportsMmap: this.owner.llama.gpuSupportsMmap,
@@ -350,8 +347,8 @@ export class GuardedLlamaContext {
 
   private estimate() {
     const { contextSize, batchSize, sequences, flashAttention, swaFullCache } = this.contextOptions;
-    const size = typeof contextSize === 'number' ? contextSize : (this.parent.insights.trainContextSize ?? 4096);
-    return this.parent.insights.estimateContextResourceRequirementsV2({
+    const size = typeof contextSize === 'number' ? contextSize : (this.parent.estimates.insights.trainContextSize ?? 4096);
+    return this.parent.estimates.context({
       contextSize: size,
       modelGpuLayers: this.parent.gpuLayers,
       batchSize,
