@@ -1,28 +1,18 @@
 // node-llama-cpp's estimates per GGUF file: read once, read again when the file changes.
 import { utimesSync } from 'node:fs';
 
-import { getLlama, type Llama, LlamaLogLevel } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { GgufEstimates } from '../../src/adapters/gguf-estimates';
-import { tinyModel } from './llama-fixture';
+import { useTinyLlama } from './llama-fixture';
 
-let llama: Llama;
-let model: Awaited<ReturnType<typeof tinyModel>>;
-beforeAll(async () => {
-  model = await tinyModel();
-  llama = await getLlama({ gpu: false, build: 'never', maxThreads: 2, logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
-  model?.cleanup();
-});
+const tiny = useTinyLlama();
 
 describe('GgufEstimates', () => {
   it('reads a file once while it is unchanged, and again when it changes', async () => {
-    const estimates = new GgufEstimates(llama);
-    const first = await estimates.forFile(model.path);
-    expect(await estimates.forFile(model.path)).toBe(first);
+    const estimates = new GgufEstimates(tiny.llama);
+    const first = await estimates.forFile(tiny.model.path);
+    expect(await estimates.forFile(tiny.model.path)).toBe(first);
     expect(first.insights.totalLayers).toBe(3); // 2 blocks + the output layer
     const a = await first.context({ contextSize: 256, modelGpuLayers: 0 });
     expect(await first.context({ contextSize: 256, modelGpuLayers: 0 })).toBe(a);
@@ -31,9 +21,9 @@ describe('GgufEstimates', () => {
     // Rewritten with four blocks (and a new modification time): read again.
     // @ts-expect-error: a plain .mjs script, without types
     const { writeTinyGguf, TINY_GGUF } = await import('../../scripts/tiny-gguf.mjs');
-    writeTinyGguf(model.path, { ...TINY_GGUF, layers: 4 });
-    utimesSync(model.path, new Date(), new Date(Date.now() + 10_000));
-    const second = await estimates.forFile(model.path);
+    writeTinyGguf(tiny.model.path, { ...TINY_GGUF, layers: 4 });
+    utimesSync(tiny.model.path, new Date(), new Date(Date.now() + 10_000));
+    const second = await estimates.forFile(tiny.model.path);
     expect(second).not.toBe(first);
     expect(second.insights.totalLayers).toBe(5);
     await expect(estimates.forFile('/no/such/model.gguf')).rejects.toThrow();

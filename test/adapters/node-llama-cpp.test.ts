@@ -1,25 +1,15 @@
 // vramguard/node-llama-cpp on the CPU with a real (generated) GGUF model: real loads, generated tokens,
 // real disposes, eviction and reload through the guard. The guard runs on its ledger (no NVML), the
 // adapter accounting RAM ('ram': node-llama-cpp's cpuRam estimates and the loaded model's size).
-import { getLlama, type Llama, LlamaCompletion, type LlamaContext, type LlamaModel, LlamaLogLevel } from 'node-llama-cpp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Llama, LlamaCompletion, type LlamaContext } from 'node-llama-cpp';
+import { describe, expect, it } from 'vitest';
 
 import { GuardedLlamaContext, LlamaGuard } from '../../src/adapters/node-llama-cpp';
 import { VramQuotaError } from '../../src/errors';
 import { type EvictEvent, VramGuard } from '../../src/guard';
-import { tinyModel } from './llama-fixture';
+import { useTinyLlama } from './llama-fixture';
 
-let llama: Llama;
-let model: Awaited<ReturnType<typeof tinyModel>>;
-
-beforeAll(async () => {
-  model = await tinyModel();
-  llama = await getLlama({ gpu: false, build: 'never', maxThreads: 2, logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
-  model?.cleanup();
-});
+const tiny = useTinyLlama();
 
 /** A guard on its ledger (no NVML library at this path). */
 function ledgerGuard(quota: { soft?: number; hard: number }): VramGuard {
@@ -43,8 +33,8 @@ async function generate(context: GuardedLlamaContext, maxTokens = 8): Promise<nu
 /** What one model and one 256-token context take, by the adapter's own figures. */
 async function footprint(): Promise<{ model: number; context: number }> {
   const guard = ledgerGuard({ hard: 2 ** 40 });
-  const runtime = new LlamaGuard({ guard, llama });
-  const m = await runtime.loadModel({ id: 'probe', modelPath: model.path });
+  const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+  const m = await runtime.loadModel({ id: 'probe', modelPath: tiny.model.path });
   const c = await m.createContext({ contextSize: 256, threads: 1 });
   const figures = { model: m.session.bytes, context: c.session.bytes };
   await runtime.close();
@@ -57,9 +47,9 @@ describe('vramguard/node-llama-cpp', () => {
     const guard = ledgerGuard({ hard: 2 ** 40 });
     const admitted: number[] = [];
     guard.on('admit', (e) => admitted.push(e.bytes));
-    const runtime = new LlamaGuard({ guard, llama });
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
     expect(runtime.accounting).toBe('ram');
-    const m = await runtime.loadModel({ id: 'tiny', modelPath: model.path, gpuLayers: 0 });
+    const m = await runtime.loadModel({ id: 'tiny', modelPath: tiny.model.path, gpuLayers: 0 });
     expect(m.figures.estimatedBytes).toBeGreaterThan(0);
     expect(m.session.bytes).toBe(m.model!.size);
     const c = await m.createContext({ contextSize: 256, threads: 1 });
@@ -92,11 +82,11 @@ describe('vramguard/node-llama-cpp', () => {
     const guard = ledgerGuard({ hard: 2 * size.model + size.context + size.context / 2 });
     const evicted: EvictEvent[] = [];
     guard.on('evict', (e) => evicted.push(e));
-    const runtime = new LlamaGuard({ guard, llama });
-    const a = await runtime.loadModel({ id: 'a', modelPath: model.path });
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+    const a = await runtime.loadModel({ id: 'a', modelPath: tiny.model.path });
     const ca = await a.createContext({ contextSize: 256, threads: 1 });
     await generate(ca);
-    const b = await runtime.loadModel({ id: 'b', modelPath: model.path });
+    const b = await runtime.loadModel({ id: 'b', modelPath: tiny.model.path });
     const cb = await b.createContext({ contextSize: 256, threads: 1 });
     // Admitting b's context evicted a's context (least recently used), not a's model.
     expect(evicted.map((e) => [e.id, e.reason])).toEqual([['a#ctx1', 'admission']]);
@@ -111,7 +101,7 @@ describe('vramguard/node-llama-cpp', () => {
 
     // A model too large for the quota is refused with the figures.
     const tight = ledgerGuard({ hard: size.model / 2 });
-    const refused = await new LlamaGuard({ guard: tight, llama }).loadModel({ id: 'big', modelPath: model.path }).catch((e) => e);
+    const refused = await new LlamaGuard({ guard: tight, llama: tiny.llama }).loadModel({ id: 'big', modelPath: tiny.model.path }).catch((e) => e);
     expect(refused).toBeInstanceOf(VramQuotaError);
     expect((refused as VramQuotaError).neededBytes).toBeGreaterThan(size.model / 2);
     await tight.close();
@@ -126,8 +116,8 @@ describe('vramguard/node-llama-cpp', () => {
     guard.on('release', (e) => released.push(e.name));
     const evicted: EvictEvent[] = [];
     guard.on('evict', (e) => evicted.push(e));
-    const runtime = new LlamaGuard({ guard, llama });
-    const m = await runtime.loadModel({ id: 'tiny', modelPath: model.path });
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+    const m = await runtime.loadModel({ id: 'tiny', modelPath: tiny.model.path });
     const c = await m.createContext({ contextSize: 256, threads: 1 });
     // Every use that ends over the soft limit runs relief: the releaser disposes the idle context
     // (its use ended) and usage is under the target again, so the model is never evicted.
@@ -149,10 +139,9 @@ describe('vramguard/node-llama-cpp', () => {
   it('rejects bad options with one line naming them', () => {
     const guard = ledgerGuard({ hard: 2 ** 30 });
     expect(() => new LlamaGuard({ guard, llama: {} as Llama })).toThrow(/llama/);
-    expect(() => new LlamaGuard({ guard, llama, accounting: 'disk' as 'ram' })).toThrow(/"disk"/);
-    const runtime = new LlamaGuard({ guard, llama, releaseIdleContexts: false });
-    return expect(runtime.loadModel({ id: '', modelPath: model.path })).rejects.toThrow(/id/);
+    expect(() => new LlamaGuard({ guard, llama: tiny.llama, accounting: 'disk' as 'ram' })).toThrow(/"disk"/);
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama, releaseIdleContexts: false });
+    return expect(runtime.loadModel({ id: '', modelPath: tiny.model.path })).rejects.toThrow(/id/);
   });
 });
 
-export type { LlamaModel };
