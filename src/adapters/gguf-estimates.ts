@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 
 import type { GgufInsights, GgufInsightsResourceRequirements, Llama } from 'node-llama-cpp';
 
-import { importPeer } from './esm-import';
+import { importPeer } from '../esm-import';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp');
 type ModelEstimateOptions = Parameters<GgufInsights['estimateModelResourceRequirementsV2']>[0];

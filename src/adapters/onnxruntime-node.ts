@@ -9,7 +9,7 @@ import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
 import { type ByteSize, parseBytes } from '../units';
 import { admittedLoad } from './admitted-load';
-import { importPeer } from './esm-import';
+import { importPeer } from '../esm-import';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 

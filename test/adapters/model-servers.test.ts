@@ -70,7 +70,8 @@ afterEach(async () => {
 });
 
 async function readyGuard(hard: number): Promise<VramGuard> {
-  const guard = new VramGuard({ quota: { hard }, interval: '20ms', idleTtl: null });
+  // soft = hard: only admissions evict here (no relief at a soft limit in between).
+  const guard = new VramGuard({ quota: { soft: hard, hard }, interval: '20ms', idleTtl: null });
   guards.push(guard);
   await expect.poll(() => guard.health().state).toBe('ready');
   return guard;
@@ -172,7 +173,7 @@ describe("llama.cpp's server in router mode", () => {
 
     await llama.use(() => undefined);
     await qwen.use(() => undefined);
-    expect(evictions.map((e) => e.id)).toEqual(['qwen2.5-7b', 'gemma-2b']);
+    expect(evictions.map((e) => [e.id, e.reason])).toEqual([['qwen2.5-7b', 'admission'], ['gemma-2b', 'admission']]);
     await remote.close();
     expect(await remote.driver.loaded()).toEqual(new Set());
   });

@@ -24,7 +24,7 @@ afterAll(() => rmSync(project, { recursive: true, force: true }));
 function run(file: string, source: string): unknown {
   writeFileSync(join(project, file), source);
   const out = execFileSync(process.execPath, [join(project, file), join(root, 'scripts', 'tiny-gguf.mjs'), join(project, 'tiny.gguf')], {
-    cwd: project,
+    cwd: tmpdir(), // not the project: the adapter resolves node-llama-cpp from its own place
     env: { ...process.env, VRAMGUARD_NVML_LIBRARY: join(project, 'no-libnvidia-ml.so.1') },
     encoding: 'utf8',
   });
