@@ -136,6 +136,29 @@ describe('vramguard/node-llama-cpp', () => {
     await guard.close();
   });
 
+  it("in 'vram' accounting measures each load as the backend's VRAM change, one load at a time", async () => {
+    // A backend whose VRAM use grows by what each load allocates (node-llama-cpp's getVramState()).
+    let used = 1000;
+    const backend = { gpu: 'cuda', loadModel: () => undefined, getVramState: async () => ({ total: 1e12, used, free: 1e12 - used, unifiedSize: 0 }) };
+    const guard = ledgerGuard({ hard: 2 ** 30 });
+    const runtime = new LlamaGuard({ guard, llama: backend as unknown as Llama, releaseIdleContexts: false });
+    expect(runtime.accounting).toBe('vram');
+    const allocate = (bytes: number, steps: number) => async () => {
+      for (let i = 0; i < steps; i += 1) {
+        used += bytes / steps;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return bytes;
+    };
+    // Started together, measured apart: neither load sees the other's memory.
+    const [a, b] = await Promise.all([
+      runtime.measuredLoad(allocate(300, 3), () => null),
+      runtime.measuredLoad(allocate(500, 5), () => null),
+    ]);
+    expect([a.bytes, b.bytes]).toEqual([300, 500]);
+    await guard.close();
+  });
+
   it('rejects bad options with one line naming them', () => {
     const guard = ledgerGuard({ hard: 2 ** 30 });
     expect(() => new LlamaGuard({ guard, llama: {} as Llama })).toThrow(/llama/);
