@@ -243,13 +243,17 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
     return send(404, { error: 'not found' });
   });
 
-  async function shutdown() {
-    // Stop taking requests; in-flight ones finish (the guard drain waits for their uses).
-    await new Promise((resolve) => server.close(() => resolve()));
+  /** Stop taking requests; in-flight ones finish (the guard drain waits for their uses). */
+  const stopAccepting = () => new Promise((resolve) => server.close(() => resolve()));
+  const stopWorkers = () => {
     for (const worker of workers.values()) worker.child.kill();
+  };
+  async function shutdown() {
+    await stopAccepting();
+    stopWorkers();
   }
 
-  return { server, guard, registry, shutdown, workers };
+  return { server, guard, registry, shutdown, stopAccepting, stopWorkers, workers };
 }
 
 async function main() {
@@ -258,11 +262,14 @@ async function main() {
   });
   const config = values.config ? JSON.parse(readFileSync(values.config, 'utf8')) : DEFAULT_CONFIG;
   const app = createInferenceServer(config);
+  // At the signal: stop accepting (in-flight requests finish, the drain waits for their uses); after the
+  // drain and close: stop the workers.
   app.guard.installShutdownHandlers({
-    onShutdown: async (signal) => {
+    onSignal: async (signal) => {
       log('shutdown', { signal });
-      await app.shutdown();
+      await app.stopAccepting();
     },
+    onShutdown: () => app.stopWorkers(),
   });
   app.server.listen(Number(values.port), values.host, () => {
     const address = app.server.address();

@@ -249,9 +249,9 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   }
 
   /**
-   * SIGTERM/SIGINT drain and close the guard, then run onShutdown (close your server there), then exit
-   * with exitCode (default 0; false: do not exit). A second signal exits at once with 1. Returns an
-   * uninstaller.
+   * SIGTERM/SIGINT run onSignal at once (stop accepting connections there) while the guard drains and
+   * closes, then onShutdown (close what is left), then exit with exitCode (default 0; false: do not
+   * exit). A second signal exits at once with 1. Returns an uninstaller.
    */
   installShutdownHandlers(options: ShutdownOptions = {}): () => void {
     return this.lifecycle.installShutdownHandlers(this.drainSteps, options);

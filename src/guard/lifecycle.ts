@@ -22,6 +22,11 @@ export interface DrainSteps {
 
 export interface ShutdownOptions {
   signals?: NodeJS.Signals[];
+  /**
+   * Runs at once when the signal arrives, beside the drain (stop accepting connections here: in-flight
+   * requests still finish). The drain does not wait for it; onShutdown does.
+   */
+  onSignal?: (signal: NodeJS.Signals) => unknown;
   /** Runs after the guard drained and closed (close your server here). */
   onShutdown?: (signal: NodeJS.Signals) => unknown;
   /** Exit code once done (default 0); false: do not exit. */
@@ -71,8 +76,8 @@ export class Lifecycle {
   }
 
   /**
-   * On the first signal: drain and close, then onShutdown, then exit with exitCode. A second signal
-   * exits at once with 1. Returns an uninstaller.
+   * On the first signal: onSignal at once and drain and close beside it, then onShutdown, then exit with
+   * exitCode. A second signal exits at once with 1. Returns an uninstaller.
    */
   installShutdownHandlers(steps: DrainSteps, options: ShutdownOptions = {}): () => void {
     const remove = onSignals(options.signals ?? ['SIGTERM', 'SIGINT'], (signal, count) => {
@@ -81,7 +86,8 @@ export class Lifecycle {
       void (async () => {
         let code = options.exitCode ?? 0;
         try {
-          await this.close(steps);
+          const first = Promise.resolve().then(() => options.onSignal?.(signal));
+          await Promise.all([this.close(steps), first]);
           await options.onShutdown?.(signal);
         } catch (error) {
           this.report.log('error', { err: error }, 'shutdown failed');

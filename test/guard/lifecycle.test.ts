@@ -71,7 +71,7 @@ describe('VramGuard stages', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
-  it('runs onShutdown after drain and close, then exits with the code', async () => {
+  it('runs onSignal at once beside the drain, onShutdown after drain and close, then exits with the code', async () => {
     const clock = new FakeClock();
     const monitor = new FakeMonitor([{ totalBytes: 24 * GiB }]);
     const guard = new VramGuard({ monitor, clock, quota: { hard: '20GiB' }, scope: 'device' });
@@ -83,6 +83,9 @@ describe('VramGuard stages', () => {
     guard.installShutdownHandlers({
       signals: ['SIGUSR2'],
       exitCode: false,
+      onSignal: (signal) => {
+        seen.push(`onSignal ${signal} ${guard.health().state} disposed=${disposed}`);
+      },
       onShutdown: (signal) => {
         seen.push(`${signal} ${guard.health().state} disposed=${disposed}`);
         done();
@@ -90,7 +93,7 @@ describe('VramGuard stages', () => {
     });
     process.emit('SIGUSR2', 'SIGUSR2');
     await finished;
-    expect(seen).toEqual(['SIGUSR2 closed disposed=true']);
+    expect(seen).toEqual(['onSignal SIGUSR2 draining disposed=false', 'SIGUSR2 closed disposed=true']);
     expect(process.listenerCount('SIGUSR2')).toBe(0); // close() removed the handler
   });
 });
