@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "device_reader.h"
+#include "js_guard.h"
 #include "nvml_loader.h"
 #include "sampler.h"
 
@@ -263,21 +264,6 @@ Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   return o;
 }
 
-class SamplerWrap;
-
-struct AddonData {
-  std::set<SamplerWrap*> samplers;
-  Napi::FunctionReference samplerConstructor;
-};
-
-// What the sampler thread and queued JS calls share; outlives the wrap if calls are still queued.
-struct SamplerCore {
-  std::unique_ptr<Sampler> sampler;
-  Napi::ThreadSafeFunction onEvents;
-  std::atomic<bool> callPending{false};
-  bool released = false;
-};
-
 Napi::Value EventToJs(Napi::Env env, const SamplerEvent& e) {
   Napi::Object o = Napi::Object::New(env);
   switch (e.type) {
@@ -305,23 +291,129 @@ Napi::Value EventToJs(Napi::Env env, const SamplerEvent& e) {
   return o;
 }
 
-class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
- public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Sampler",
-                       {
-                           InstanceMethod<&SamplerWrap::Start>("start"),
-                           InstanceMethod<&SamplerWrap::Stop>("stop"),
-                           InstanceMethod<&SamplerWrap::Latest>("latest"),
-                           InstanceMethod<&SamplerWrap::PublishedSequence>("publishedSequence"),
-                           InstanceMethod<&SamplerWrap::SetWatermarks>("setWatermarks"),
-                           InstanceMethod<&SamplerWrap::RequestSample>("requestSample"),
-                           InstanceMethod<&SamplerWrap::SetKeepAlive>("setKeepAlive"),
-                       });
+class SamplerWrap;
+
+struct AddonData {
+  std::set<SamplerWrap*> samplers;
+};
+
+// What the sampler thread, the thread-safe function and the JS wrapper share. The wrapper holds one
+// reference and the thread-safe function another (dropped in its finalizer), so a call still queued
+// when the wrapper is collected finds the core alive. The sampler thread never outlives the thread-safe
+// function: whoever ends the function (Shutdown, or Node's own teardown through OnFunctionFinalized)
+// stops and joins the thread first.
+struct SamplerCore {
+  std::unique_ptr<Sampler> sampler;
+  napi_threadsafe_function onEvents = nullptr;
+  std::atomic<bool> callPending{false};
+  bool released = false;  // JS thread only: no call into onEvents may happen any more
+
+  ~SamplerCore() {
+    GuardSilently([&] {
+      if (sampler) sampler->Stop();
+    });
   }
 
+  // Stops the thread, then releases the thread-safe function: in that order, so nothing calls a
+  // released function. JS thread only.
+  void Shutdown() {
+    if (released) return;
+    released = true;
+    sampler->Stop();
+    napi_release_threadsafe_function(onEvents, napi_tsfn_release);
+  }
+
+  // Sampler thread: coalesce wake-ups; the JS side drains every queued event per call. A non-blocking
+  // call on a closing function answers napi_closing, which is fine: the environment is going away.
+  void Notify() noexcept {
+    if (callPending.exchange(true, std::memory_order_acq_rel)) return;
+    napi_call_threadsafe_function(onEvents, nullptr, napi_tsfn_nonblocking);
+  }
+
+  // JS thread, from the thread-safe function. env and callback are null when Node drops queued calls
+  // at teardown. While the environment stops, JS cannot run: creating the events or calling back fails,
+  // and that is the end of it (a pending exception is left to Node, which drops it when terminating and
+  // reports it otherwise).
+  static void CallJs(napi_env env, napi_value callback, void* context, void* /*data*/) noexcept {
+    GuardSilently([&] {
+      if (env == nullptr || callback == nullptr) return;
+      SamplerCore* core = static_cast<std::shared_ptr<SamplerCore>*>(context)->get();
+      core->callPending.store(false, std::memory_order_release);
+      if (core->released) return;
+      std::vector<SamplerEvent> events = core->sampler->TakeEvents();
+      if (events.empty()) return;
+      Napi::Env jsEnv(env);
+      Napi::Array array = Napi::Array::New(jsEnv, events.size());
+      for (size_t i = 0; i < events.size(); ++i) array.Set(static_cast<uint32_t>(i), EventToJs(jsEnv, events[i]));
+      napi_value undefined = nullptr;
+      napi_value argument = array;
+      if (napi_get_undefined(env, &undefined) != napi_ok) return;
+      napi_call_function(env, undefined, callback, 1, &argument, nullptr);
+    });
+  }
+
+  // JS thread: the thread-safe function is gone (released, or closed by Node's teardown).
+  static void OnFunctionFinalized(napi_env /*env*/, void* data, void* /*hint*/) noexcept {
+    auto* holder = static_cast<std::shared_ptr<SamplerCore>*>(data);
+    GuardSilently([&] {
+      SamplerCore& core = **holder;
+      core.released = true;
+      core.sampler->Stop();
+    });
+    delete holder;
+  }
+};
+
+// The JS Sampler class: a plain object napi_wrap'ped with a SamplerWrap (no node-addon-api ObjectWrap,
+// so that every entry point is one of ours, see js_guard.h).
+class SamplerWrap {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    const napi_property_descriptor methods[] = {
+        MethodProperty<SamplerWrap, &SamplerWrap::Start>("start"),
+        MethodProperty<SamplerWrap, &SamplerWrap::Stop>("stop"),
+        MethodProperty<SamplerWrap, &SamplerWrap::Latest>("latest"),
+        MethodProperty<SamplerWrap, &SamplerWrap::PublishedSequence>("publishedSequence"),
+        MethodProperty<SamplerWrap, &SamplerWrap::SetWatermarks>("setWatermarks"),
+        MethodProperty<SamplerWrap, &SamplerWrap::RequestSample>("requestSample"),
+        MethodProperty<SamplerWrap, &SamplerWrap::SetKeepAlive>("setKeepAlive"),
+    };
+    napi_value constructor = nullptr;
+    Check(env, napi_define_class(env, "Sampler", NAPI_AUTO_LENGTH, &SamplerWrap::Construct, nullptr,
+                                 sizeof(methods) / sizeof(methods[0]), methods, &constructor));
+    return Napi::Function(env, constructor);
+  }
+
+  // The environment is going away: stop, and never touch its instance data again.
+  void DetachFromEnvironment() noexcept {
+    Shutdown();
+    data_ = nullptr;
+  }
+
+  ~SamplerWrap() {
+    Shutdown();
+    if (data_ != nullptr) data_->samplers.erase(this);
+  }
+
+ private:
   // new Sampler({ intervalMs, devices, libraryPath }, onEvents)
-  explicit SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
+  static napi_value Construct(napi_env env, napi_callback_info info) noexcept {
+    return GuardValue(env, [&]() -> Napi::Value {
+      Napi::CallbackInfo callbackInfo(env, info);
+      if (!callbackInfo.IsConstructCall()) throw Napi::TypeError::New(env, "Sampler must be called with new");
+      std::unique_ptr<SamplerWrap> wrap(new SamplerWrap(callbackInfo));
+      Check(env, napi_wrap(env, callbackInfo.This(), wrap.get(), &SamplerWrap::Finalize, nullptr, nullptr));
+      wrap.release();
+      return callbackInfo.This();
+    });
+  }
+
+  // The JS object was collected, or its environment is being torn down.
+  static void Finalize(napi_env /*env*/, void* data, void* /*hint*/) noexcept {
+    GuardSilently([&] { delete static_cast<SamplerWrap*>(data); });
+  }
+
+  explicit SamplerWrap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject() || !info[1].IsFunction()) {
       throw Napi::TypeError::New(env, "Sampler(options, onEvents): options object and callback required");
@@ -335,52 +427,33 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     samplerOptions.intervalNanos = static_cast<uint64_t>(intervalMs * 1e6);
     samplerOptions.devices = DeviceList(options.Get("devices"));
     samplerOptions.libraryPath = OptionalString(options.Get("libraryPath"));
-    core_ = std::make_shared<SamplerCore>();
-    core_->onEvents = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vramguard-sampler", 0, 1);
-    core_->onEvents.Unref(env);  // a sampler never keeps the process alive by itself
-    // The sampler's callback holds the core weakly (the core owns the sampler); each queued JS call holds
-    // it strongly, so a call still queued when the wrap is collected finds it alive.
-    std::weak_ptr<SamplerCore> weak = core_;
-    core_->sampler = std::make_unique<Sampler>(samplerOptions, [weak] {
-      std::shared_ptr<SamplerCore> core = weak.lock();
-      // Sampler thread: coalesce wake-ups; the JS side drains every queued event per call.
-      if (!core || core->callPending.exchange(true, std::memory_order_acq_rel)) return;
-      core->onEvents.NonBlockingCall([core](Napi::Env env, Napi::Function callback) {
-        if (static_cast<napi_env>(env) == nullptr || callback.IsEmpty()) return;  // environment tearing down
-        core->callPending.store(false, std::memory_order_release);
-        if (core->released) return;
-        std::vector<SamplerEvent> events = core->sampler->TakeEvents();
-        if (events.empty()) return;
-        Napi::Array array = Napi::Array::New(env, events.size());
-        for (size_t i = 0; i < events.size(); ++i) array.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
-        callback.Call({array});
-      });
-    });
-    data_ = env.GetInstanceData<AddonData>();
+    auto core = std::make_shared<SamplerCore>();
+    // The sampler is owned by the core and joined before the core goes: a plain pointer is enough.
+    SamplerCore* raw = core.get();
+    core->sampler = std::make_unique<Sampler>(samplerOptions, [raw] { raw->Notify(); });
+    auto* holder = new std::shared_ptr<SamplerCore>(core);
+    const napi_status status = napi_create_threadsafe_function(
+        env, info[1], nullptr, Napi::String::New(env, "vramguard-sampler"), 0, 1, holder,
+        &SamplerCore::OnFunctionFinalized, holder, &SamplerCore::CallJs, &core->onEvents);
+    if (status != napi_ok) {
+      delete holder;
+      throw Napi::Error::New(env, "cannot create the sampler's thread-safe function");
+    }
+    napi_unref_threadsafe_function(env, core->onEvents);  // a sampler never keeps the process alive by itself
+    core_ = std::move(core);
+    void* data = nullptr;
+    Check(env, napi_get_instance_data(env, &data));
+    data_ = static_cast<AddonData*>(data);
     data_->samplers.insert(this);
   }
 
-  // The environment is going away: stop, and never touch its instance data again.
-  void DetachFromEnvironment() {
-    Shutdown();
-    data_ = nullptr;
+  // Called from stop(), the finalizer and the environment's cleanup hook.
+  void Shutdown() noexcept {
+    GuardSilently([&] {
+      if (core_) core_->Shutdown();
+    });
   }
 
-  ~SamplerWrap() override {
-    Shutdown();
-    if (data_ != nullptr) data_->samplers.erase(this);
-  }
-
-  // Stops the thread, then releases the thread-safe function: in that order, so nothing calls a
-  // released function. Called from stop(), the finalizer and the environment's cleanup hook.
-  void Shutdown() {
-    if (!core_ || core_->released) return;
-    core_->released = true;
-    core_->sampler->Stop();
-    core_->onEvents.Release();
-  }
-
- private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (core_->released || core_->sampler->running()) {
@@ -463,9 +536,9 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     Napi::Env env = info.Env();
     if (!core_->released) {
       if (info[0].ToBoolean().Value()) {
-        core_->onEvents.Ref(env);
+        napi_ref_threadsafe_function(env, core_->onEvents);
       } else {
-        core_->onEvents.Unref(env);
+        napi_unref_threadsafe_function(env, core_->onEvents);
       }
     }
     return env.Undefined();
@@ -475,20 +548,26 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
   AddonData* data_ = nullptr;
 };
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* data = new AddonData();
-  env.SetInstanceData<AddonData>(data);
-  // Worker termination and environment teardown: stop and join every sampler of this environment.
-  env.AddCleanupHook([data] {
+// Worker termination and environment teardown: stop and join every sampler of this environment.
+void OnEnvironmentCleanup(void* arg) noexcept {
+  auto* data = static_cast<AddonData*>(arg);
+  GuardSilently([&] {
     std::vector<SamplerWrap*> samplers(data->samplers.begin(), data->samplers.end());
     for (SamplerWrap* sampler : samplers) sampler->DetachFromEnvironment();
-    data->samplers.clear();
   });
-  Napi::Function samplerClass = SamplerWrap::Define(env);
-  data->samplerConstructor = Napi::Persistent(samplerClass);
-  exports.Set("Sampler", samplerClass);
-  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  exports.Set("readOnce", Napi::Function::New(env, ReadOnce, "readOnce"));
+  data->samplers.clear();
+}
+
+void DeleteAddonData(napi_env /*env*/, void* data, void* /*hint*/) noexcept { delete static_cast<AddonData*>(data); }
+
+Napi::Value Init(Napi::Env env, Napi::Object exports) {
+  auto data = std::make_unique<AddonData>();
+  Check(env, napi_set_instance_data(env, data.get(), &DeleteAddonData, nullptr));
+  AddonData* owned = data.release();
+  Check(env, napi_add_env_cleanup_hook(env, &OnEnvironmentCleanup, owned));
+  exports.Set("Sampler", SamplerWrap::Define(env));
+  exports.Set("probe", NewFunction(env, "probe", &FunctionEntry<Probe>));
+  exports.Set("readOnce", NewFunction(env, "readOnce", &FunctionEntry<ReadOnce>));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }
@@ -496,5 +575,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace vramguard
 
-static Napi::Object InitVramguard(Napi::Env env, Napi::Object exports) { return vramguard::Init(env, exports); }
-NODE_API_MODULE(vramguard, InitVramguard)
+// Module registration, raw: a failure leaves a pending exception (the require throws).
+NAPI_MODULE_INIT() {
+  vramguard::GuardValue(env, [&] { return vramguard::Init(Napi::Env(env), Napi::Object(env, exports)); });
+  return exports;
+}

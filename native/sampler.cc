@@ -35,7 +35,13 @@ void InstallExitHandlerOnce() {
 Sampler::Sampler(Options options, EventsQueued eventsQueued)
     : options_(std::move(options)), eventsQueued_(std::move(eventsQueued)) {}
 
-Sampler::~Sampler() { Stop(); }
+Sampler::~Sampler() {
+  try {
+    Stop();
+  } catch (...) {
+    // A destructor must not throw (join on a broken thread handle at worst).
+  }
+}
 
 NvmlAcquireResult Sampler::Start() {
   NvmlLibrary& nvml = NvmlLibrary::Instance();
@@ -103,25 +109,26 @@ void Sampler::Stop() {
   }
 }
 
-void Sampler::StopAllForExit() {
-  std::vector<Sampler*> samplers;
-  {
-    std::lock_guard<std::mutex> lock(RegistryMutex());
-    samplers.assign(Registry().begin(), Registry().end());
-  }
-  for (Sampler* sampler : samplers) {
-    {
-      std::lock_guard<std::mutex> lock(sampler->stopMutex_);
-      sampler->stopRequested_ = true;
+// An atexit handler: nothing may escape it (std::terminate). The registry stays locked throughout, so a
+// sampler being stopped elsewhere cannot be freed under us (Stop() takes this lock after its join).
+void Sampler::StopAllForExit() noexcept {
+  try {
+    std::lock_guard<std::mutex> registryLock(RegistryMutex());
+    for (Sampler* sampler : Registry()) {
+      {
+        std::lock_guard<std::mutex> lock(sampler->stopMutex_);
+        sampler->stopRequested_ = true;
+      }
+      sampler->stopSignal_.notify_all();
     }
-    sampler->stopSignal_.notify_all();
-  }
-  // Wait briefly for the threads to leave NVML; never hang the exit on a stuck driver call.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  for (Sampler* sampler : samplers) {
-    while (!sampler->threadExited_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Wait briefly for the threads to leave NVML; never hang the exit on a stuck driver call.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    for (Sampler* sampler : Registry()) {
+      while (!sampler->threadExited_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
     }
+  } catch (...) {
   }
 }
 

@@ -85,7 +85,7 @@ class Sampler {
   uint64_t intervalNanos() const { return options_.intervalNanos; }
 
   // Stops every sampler in the process without joining for long: used at process exit.
-  static void StopAllForExit();
+  static void StopAllForExit() noexcept;
 
  private:
   void Run();

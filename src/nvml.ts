@@ -99,6 +99,26 @@ export function bindingPath(): string {
   return load().path;
 }
 
+/**
+ * Creates a native sampler. Its callback never throws into native code: an error thrown by a listener
+ * is rethrown on the next tick, where Node reports it as an uncaught exception, as from any emitter
+ * (thrown inside the thread-safe function's call, Node would only print a deprecation warning).
+ */
+export function createNativeSampler(
+  options: { intervalMs: number; devices?: number[]; libraryPath?: string },
+  onEvents: (events: NativeEvent[]) => void,
+): NativeSampler {
+  return new (binding().Sampler)(options, (events) => {
+    try {
+      onEvents(events);
+    } catch (error) {
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  });
+}
+
 function failure(result: NativeFailure): NvmlUnavailableError {
   return new NvmlUnavailableError(
     { code: result.code, returnValue: result.returnValue, function: result.function },
