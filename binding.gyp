@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "vramguard",
-      "sources": ["<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"],
+      "sources": ["<!@(node -p \"const s = require('./native/sources.json'); [...s.core, ...s.bindings].join(' ')\")"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": [
         "NAPI_VERSION=8",

@@ -1,5 +1,6 @@
-// node-addon-api bindings: converts snapshots to JS, owns the per-environment set of samplers, and
-// stops them from the environment's cleanup hook (worker termination, process teardown).
+// The addon's entry points: the module, probe(), readOnce() and the Sampler class. Owns the
+// per-environment set of samplers and stops them from the environment's cleanup hook (worker
+// termination, process teardown). Conversions to JS live in js_values.cc, the guards in js_guard.h.
 //
 // Exports: probe(libraryPath) -> load report; readOnce(libraryPath, devices) -> snapshot (one-off, for
 // `vramguard info`); Sampler class. No policy here: thresholds arrive from JS, crossings go back.
@@ -11,172 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "device_pass.h"
 #include "device_reader.h"
 #include "js_guard.h"
+#include "js_values.h"
 #include "nvml_loader.h"
 #include "sampler.h"
 
 namespace vramguard {
 namespace {
-
-Napi::Object Reason(Napi::Env env, nvmlReturn_t code, const char* function) {
-  Napi::Object reason = Napi::Object::New(env);
-  reason.Set("code", NvmlReturnName(code));
-  reason.Set("returnValue", static_cast<double>(code));
-  reason.Set("function", function);
-  return reason;
-}
-
-// Sets key to the reading's value (converted by fn) or to null, noting why in missing.
-template <typename T, typename Convert>
-void SetReading(Napi::Object& target, Napi::Object& missing, const char* key, const Reading<T>& reading,
-                Convert convert) {
-  if (reading.ok()) {
-    target.Set(key, convert(reading.value));
-  } else {
-    target.Set(key, target.Env().Null());
-    missing.Set(key, Reason(target.Env(), reading.status, reading.function));
-  }
-}
-
-const char* LayoutName(ProcessRecordLayout layout) {
-  switch (layout) {
-    case ProcessRecordLayout::kV1:
-      return "v1";
-    case ProcessRecordLayout::kV2:
-      return "v2";
-    case ProcessRecordLayout::kV3:
-      return "v3";
-    case ProcessRecordLayout::kV3Driver535:
-      return "v3-535-32byte";
-    default:
-      return nullptr;
-  }
-}
-
-Napi::Value ProcessToJs(Napi::Env env, const ProcessSample& p) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", static_cast<double>(p.pid));
-  o.Set("usedBytes", p.usedKnown ? Napi::Value(Napi::Number::New(env, static_cast<double>(p.usedBytes))) : env.Null());
-  Napi::Array types = Napi::Array::New(env);
-  uint32_t n = 0;
-  if (p.types & kProcessCompute) types.Set(n++, "compute");
-  if (p.types & kProcessGraphics) types.Set(n++, "graphics");
-  if (p.types & kProcessMps) types.Set(n++, "mps");
-  o.Set("types", types);
-  auto id = [&](uint32_t v) -> Napi::Value {
-    return v == 0xFFFFFFFFu ? env.Null() : Napi::Value(Napi::Number::New(env, v));
-  };
-  o.Set("gpuInstanceId", id(p.gpuInstanceId));
-  o.Set("computeInstanceId", id(p.computeInstanceId));
-  auto ratio = [&](uint32_t percent) -> Napi::Value {
-    return p.utilizationKnown ? Napi::Value(Napi::Number::New(env, percent / 100.0)) : env.Null();
-  };
-  o.Set("smUtilizationRatio", ratio(p.smUtilPercent));
-  o.Set("memoryUtilizationRatio", ratio(p.memUtilPercent));
-  o.Set("encoderUtilizationRatio", ratio(p.encUtilPercent));
-  o.Set("decoderUtilizationRatio", ratio(p.decUtilPercent));
-  return o;
-}
-
-Napi::Value DeviceToJs(Napi::Env env, const DeviceSample& d) {
-  Napi::Object o = Napi::Object::New(env);
-  Napi::Object missing = Napi::Object::New(env);
-  auto str = [&](const std::string& v) { return Napi::String::New(env, v); };
-  auto num = [&](double v) { return Napi::Number::New(env, v); };
-  o.Set("index", static_cast<double>(d.index));
-  SetReading(o, missing, "uuid", d.identity.uuid, str);
-  SetReading(o, missing, "name", d.identity.name, str);
-  SetReading(o, missing, "pciBusId", d.identity.pciBusId, str);
-  SetReading(o, missing, "pciDeviceId", d.identity.pciDeviceId, [&](uint32_t v) { return num(v); });
-  o.Set("lost", d.lost);
-  o.Set("lostReason", d.lost ? Napi::Value(Reason(env, d.lostStatus.status, d.lostStatus.function)) : env.Null());
-  auto bytes = [&](uint64_t v) { return num(static_cast<double>(v)); };
-  SetReading(o, missing, "memoryTotalBytes", d.memoryTotal, bytes);
-  SetReading(o, missing, "memoryUsedBytes", d.memoryUsed, bytes);
-  SetReading(o, missing, "memoryFreeBytes", d.memoryFree, bytes);
-  SetReading(o, missing, "memoryReservedBytes", d.memoryReserved, bytes);
-  o.Set("memoryInfoVersion", d.memoryInfoVersion == 0 ? env.Null() : Napi::Value(num(d.memoryInfoVersion)));
-  auto ratio = [&](uint32_t percent) { return num(percent / 100.0); };
-  SetReading(o, missing, "gpuUtilizationRatio", d.gpuUtilPercent, ratio);
-  SetReading(o, missing, "memoryUtilizationRatio", d.memoryUtilPercent, ratio);
-  SetReading(o, missing, "temperatureCelsius", d.temperatureCelsius, [&](uint32_t v) { return num(v); });
-  auto watts = [&](uint32_t milliwatts) { return num(milliwatts / 1000.0); };
-  SetReading(o, missing, "powerUsageWatts", d.powerUsageMilliwatts, watts);
-  SetReading(o, missing, "powerLimitWatts", d.powerLimitMilliwatts, watts);
-  auto hertz = [&](uint32_t mhz) { return num(mhz * 1e6); };
-  SetReading(o, missing, "smClockHertz", d.smClockMhz, hertz);
-  SetReading(o, missing, "memoryClockHertz", d.memoryClockMhz, hertz);
-  const char* layout = LayoutName(d.processLayout);
-  o.Set("processRecordLayout", layout == nullptr ? env.Null() : Napi::Value(str(layout)));
-  if (d.processListStatus.ok()) {
-    Napi::Array processes = Napi::Array::New(env, d.processes.size());
-    for (size_t i = 0; i < d.processes.size(); ++i) processes.Set(static_cast<uint32_t>(i), ProcessToJs(env, d.processes[i]));
-    o.Set("processes", processes);
-  } else {
-    o.Set("processes", env.Null());
-    missing.Set("processes", Reason(env, d.processListStatus.status, d.processListStatus.function));
-  }
-  if (!d.graphicsListStatus.ok() && !d.lost) {
-    missing.Set("graphicsProcesses", Reason(env, d.graphicsListStatus.status, d.graphicsListStatus.function));
-  }
-  if (!d.mpsListStatus.ok() && !d.lost) {
-    missing.Set("mpsProcesses", Reason(env, d.mpsListStatus.status, d.mpsListStatus.function));
-  }
-  const nvmlReturn_t utilStatus = d.processUtilizationStatus.status;
-  if (utilStatus != NVML_SUCCESS && utilStatus != NVML_NOT_FOUND) {
-    missing.Set("processUtilization", Reason(env, utilStatus, d.processUtilizationStatus.function));
-  }
-  o.Set("processUtilizationFresh", utilStatus == NVML_SUCCESS);
-  o.Set("sampledAt", num(d.sampledAtMicros / 1000.0));
-  o.Set("readDurationMs", num(d.readNanos / 1e6));
-  o.Set("missing", missing);
-  return o;
-}
-
-Napi::Value SnapshotToJs(Napi::Env env, const Snapshot& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("sequence", static_cast<double>(s.sequence));
-  o.Set("timestamp", s.timestampMicros / 1000.0);
-  o.Set("passDurationMs", s.passNanos / 1e6);
-  Napi::Array devices = Napi::Array::New(env, s.devices.size());
-  for (size_t i = 0; i < s.devices.size(); ++i) devices.Set(static_cast<uint32_t>(i), DeviceToJs(env, s.devices[i]));
-  o.Set("devices", devices);
-  return o;
-}
-
-Napi::Object SystemToJs(Napi::Env env, const SystemInfo& info) {
-  Napi::Object o = Napi::Object::New(env);
-  Napi::Object missing = Napi::Object::New(env);
-  auto str = [&](const std::string& v) { return Napi::String::New(env, v); };
-  SetReading(o, missing, "driverVersion", info.driverVersion, str);
-  SetReading(o, missing, "nvmlVersion", info.nvmlVersion, str);
-  SetReading(o, missing, "cudaDriverVersion", info.cudaDriverVersion, [&](int v) {
-    return Napi::String::New(env, std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10));
-  });
-  SetReading(o, missing, "deviceCount", info.deviceCount, [&](uint32_t v) { return Napi::Number::New(env, v); });
-  o.Set("missing", missing);
-  return o;
-}
-
-Napi::Object SymbolsToJs(Napi::Env env, const NvmlFunctionTable& table) {
-  Napi::Object symbols = Napi::Object::New(env);
-#define VG_SYMBOL_PRESENT(req, name, params, args) symbols.Set(#name, table.name != nullptr);
-  VG_NVML_FUNCTIONS(VG_SYMBOL_PRESENT)
-#undef VG_SYMBOL_PRESENT
-  symbols.Set("nvmlErrorString", table.nvmlErrorString != nullptr);
-  return symbols;
-}
-
-Napi::Object FailureToJs(Napi::Env env, const NvmlAcquireResult& result) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ok", false);
-  o.Set("code", NvmlReturnName(result.code));
-  o.Set("returnValue", static_cast<double>(result.code));
-  o.Set("function", result.function);
-  o.Set("reason", result.reason);
-  return o;
-}
 
 std::string OptionalString(const Napi::Value& value) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
@@ -197,19 +41,33 @@ std::vector<uint32_t> DeviceList(const Napi::Value& value) {
   return devices;
 }
 
+// One reference on NVML's initialization for the length of a call, released however the call ends.
+class ScopedNvml {
+ public:
+  explicit ScopedNvml(const std::string& libraryPath) : result_(NvmlLibrary::Instance().Acquire(libraryPath)) {}
+  ~ScopedNvml() {
+    if (result_.ok) NvmlLibrary::Instance().Release();
+  }
+  ScopedNvml(const ScopedNvml&) = delete;
+  ScopedNvml& operator=(const ScopedNvml&) = delete;
+  const NvmlAcquireResult& result() const { return result_; }
+
+ private:
+  NvmlAcquireResult result_;
+};
+
 // probe(libraryPath?): loads and initializes NVML once, reports versions and symbols, releases it.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  ScopedNvml scoped(OptionalString(info[0]));
+  if (!scoped.result().ok) return FailureToJs(env, ReadFailure::Unavailable(scoped.result()));
   NvmlLibrary& nvml = NvmlLibrary::Instance();
-  const NvmlAcquireResult result = nvml.Acquire(OptionalString(info[0]));
-  if (!result.ok) return FailureToJs(env, result);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", true);
   o.Set("libraryPath", nvml.loadedPath());
   o.Set("isMock", nvml.isMock());
   o.Set("system", SystemToJs(env, ReadSystemInfo(nvml.table())));
   o.Set("symbols", SymbolsToJs(env, nvml.table()));
-  nvml.Release();
   return o;
 }
 
@@ -217,77 +75,19 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 // use a Sampler instead.
 Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<uint32_t> devices = DeviceList(info[1]);
-  NvmlLibrary& nvml = NvmlLibrary::Instance();
-  const NvmlAcquireResult result = nvml.Acquire(OptionalString(info[0]));
-  if (!result.ok) return FailureToJs(env, result);
-  const SystemInfo system = ReadSystemInfo(nvml.table());
-  if (!system.deviceCount.ok()) {
-    nvml.Release();
-    NvmlAcquireResult bad;
-    bad.code = system.deviceCount.status;
-    bad.function = system.deviceCount.function;
-    bad.reason = "nvmlDeviceGetCount_v2 failed with " + NvmlReturnName(bad.code) + " (" + std::to_string(bad.code) + ")";
-    return FailureToJs(env, bad);
-  }
-  const uint32_t count = system.deviceCount.value;
-  if (devices.empty()) {
-    for (uint32_t i = 0; i < count; ++i) devices.push_back(i);
-  }
+  const std::vector<uint32_t> devices = DeviceList(info[1]);
+  ScopedNvml scoped(OptionalString(info[0]));
+  if (!scoped.result().ok) return FailureToJs(env, ReadFailure::Unavailable(scoped.result()));
+  const SystemInfo system = ReadSystemInfo(NvmlLibrary::Instance().table());
+  DevicePass pass;
+  ReadFailure failure;
+  if (!pass.Open(NvmlLibrary::Instance().table(), system, devices, &failure)) return FailureToJs(env, failure);
   Snapshot snapshot;
-  snapshot.timestampMicros = NowMicrosRealtime();
-  const uint64_t started = NowNanosMonotonic();
-  const DriverTraits traits = DriverTraits::FromVersion(system.driverVersion.ok() ? system.driverVersion.value : "");
-  for (uint32_t index : devices) {
-    if (index >= count) {
-      nvml.Release();
-      NvmlAcquireResult bad;
-      bad.code = NVML_INVALID_ARGUMENT;
-      bad.function = "nvmlDeviceGetHandleByIndex_v2";
-      bad.reason = "device index " + std::to_string(index) + " does not exist (NVML reports " + std::to_string(count) +
-                   " device" + (count == 1 ? "" : "s") + ")";
-      return FailureToJs(env, bad);
-    }
-    DeviceReader reader(nvml.table(), index, traits);
-    snapshot.devices.emplace_back();
-    const uint64_t deviceStarted = NowNanosMonotonic();
-    reader.Read(snapshot.devices.back(), snapshot.timestampMicros);
-    snapshot.devices.back().readNanos = NowNanosMonotonic() - deviceStarted;
-  }
-  snapshot.sequence = 1;
-  snapshot.passNanos = NowNanosMonotonic() - started;
+  pass.Read(snapshot);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", true);
   o.Set("system", SystemToJs(env, system));
   o.Set("snapshot", SnapshotToJs(env, snapshot));
-  nvml.Release();
-  return o;
-}
-
-Napi::Value EventToJs(Napi::Env env, const SamplerEvent& e) {
-  Napi::Object o = Napi::Object::New(env);
-  switch (e.type) {
-    case SamplerEvent::Type::kWatermark:
-      o.Set("type", "watermark");
-      o.Set("id", static_cast<double>(e.watermarkId));
-      o.Set("valueBytes", static_cast<double>(e.valueBytes));
-      o.Set("thresholdBytes", static_cast<double>(e.thresholdBytes));
-      o.Set("above", e.above);
-      break;
-    case SamplerEvent::Type::kDeviceLost:
-      o.Set("type", "device-lost");
-      o.Set("reason", Reason(env, e.code, e.function));
-      break;
-    case SamplerEvent::Type::kDeviceRecovered:
-      o.Set("type", "device-recovered");
-      break;
-    case SamplerEvent::Type::kSample:
-      o.Set("type", "sample");
-      break;
-  }
-  o.Set("device", static_cast<double>(e.device));
-  o.Set("sequence", static_cast<double>(e.sequence));
-  o.Set("timestamp", e.timestampMicros / 1000.0);
   return o;
 }
 
@@ -459,10 +259,10 @@ class SamplerWrap {
     if (core_->released || core_->sampler->running()) {
       throw Napi::Error::New(env, "sampler already started or stopped; create a new one");
     }
-    const NvmlAcquireResult result = core_->sampler->Start();
-    if (!result.ok) {
+    ReadFailure failure;
+    if (!core_->sampler->Start(&failure)) {
       Shutdown();
-      return FailureToJs(env, result);
+      return FailureToJs(env, failure);
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("ok", true);

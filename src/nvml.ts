@@ -6,8 +6,14 @@ import { dirname, join } from 'node:path';
 import { NvmlError, NvmlUnavailableError, type NvmlReason } from './errors';
 import type { Snapshot, SystemInfo } from './types';
 
+/**
+ * Why the addon could not read: `kind` says which error it is (the NVML function is for the message
+ * only). unavailable: NVML cannot be loaded, initialized or count its devices; bad-device: a requested
+ * device index does not exist.
+ */
 interface NativeFailure extends NvmlReason {
   ok: false;
+  kind: 'unavailable' | 'bad-device';
   reason: string;
 }
 
@@ -119,11 +125,17 @@ export function createNativeSampler(
   });
 }
 
-function failure(result: NativeFailure): NvmlUnavailableError {
-  return new NvmlUnavailableError(
-    { code: result.code, returnValue: result.returnValue, function: result.function },
-    result.reason,
-  );
+/** The typed error for a native failure, chosen by its kind. */
+function failure(result: NativeFailure): NvmlError {
+  const reason: NvmlReason = { code: result.code, returnValue: result.returnValue, function: result.function };
+  switch (result.kind) {
+    case 'bad-device':
+      return new NvmlError(reason, result.reason);
+    case 'unavailable':
+      return new NvmlUnavailableError(reason, result.reason);
+    default:
+      throw new Error(`vramguard: the native addon reported an unknown failure kind ${JSON.stringify(result.kind)} (${result.reason})`);
+  }
 }
 
 /** What NVML offers here, as found by loading it. */
@@ -216,18 +228,13 @@ export function probe(options: NvmlOptions = {}): NvmlProbe {
  */
 export function readOnce(options: NvmlOptions & { devices?: number[] } = {}): { system: SystemInfo; snapshot: Snapshot } {
   const result = binding().readOnce(options.libraryPath, options.devices);
-  if (!result.ok) {
-    if (result.function === 'nvmlDeviceGetHandleByIndex_v2') {
-      throw new NvmlError(result, result.reason);
-    }
-    throw failure(result);
-  }
+  if (!result.ok) throw failure(result);
   return { system: result.system, snapshot: result.snapshot };
 }
 
 /** @internal Turns a native start failure into the typed error. */
 export function startFailure(result: NativeFailure): NvmlError {
-  return result.function === 'nvmlDeviceGetHandleByIndex_v2' ? new NvmlError(result, result.reason) : failure(result);
+  return failure(result);
 }
 
 export type { NativeFailure, NativeStart };
