@@ -15,6 +15,7 @@
 #include "device_pass.h"
 #include "device_reader.h"
 #include "js_guard.h"
+#include "js_snapshot.h"
 #include "js_values.h"
 #include "nvml_loader.h"
 #include "sampler.h"
@@ -84,11 +85,25 @@ Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   if (!pass.Open(NvmlLibrary::Instance().table(), system, devices, &failure)) return FailureToJs(env, failure);
   Snapshot snapshot;
   pass.Read(snapshot);
+  // Packed like a sampler's snapshots (js_snapshot.h): sized by a first count, then written.
+  JsStringTable table;
+  Napi::Array strings = Napi::Array::New(env);
+  const double needed = -PackSnapshot(env, snapshot, Napi::Float64Array::New(env, 0), strings, table);
+  Napi::Float64Array numbers = Napi::Float64Array::New(env, static_cast<size_t>(needed));
+  PackSnapshot(env, snapshot, numbers, strings, table);
+  Napi::Object packed = Napi::Object::New(env);
+  packed.Set("numbers", numbers);
+  packed.Set("strings", strings);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", true);
   o.Set("system", SystemToJs(env, system));
-  o.Set("snapshot", SnapshotToJs(env, snapshot));
+  o.Set("snapshot", packed);
   return o;
+}
+
+// returnCodeName(returnValue): NVML's name for a return code ("GPU_IS_LOST"), for packed snapshots.
+Napi::Value ReturnCodeName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), NvmlReturnName(static_cast<nvmlReturn_t>(info[0].ToNumber().Int32Value())));
 }
 
 class SamplerWrap;
@@ -282,16 +297,18 @@ class SamplerWrap {
     return info.Env().Undefined();
   }
 
-  // latest(knownSequence?): the newest snapshot, undefined when it is still knownSequence, null before
-  // the first pass. No NVML call.
+  // latest(knownSequence, numbers, strings): writes the newest snapshot into numbers (a Float64Array)
+  // and strings (see js_snapshot.h) and returns the slots written (minus the slots needed when numbers
+  // is too small); undefined when it is still knownSequence, null before the first pass. No NVML call.
   Napi::Value Latest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (core_->released) return env.Null();
-    const double known = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    double known = -1;
+    Check(env, napi_get_value_double(env, info[0], &known));
     if (static_cast<double>(core_->sampler->publishedSequence()) == known) return env.Undefined();
     const Snapshot& snapshot = core_->sampler->Latest();
     if (snapshot.sequence == 0) return env.Null();
-    return SnapshotToJs(env, snapshot);
+    return Napi::Number::New(env, PackSnapshot(env, snapshot, info[1], info[2], strings_));
   }
 
   Napi::Value PublishedSequence(const Napi::CallbackInfo& info) {
@@ -346,6 +363,7 @@ class SamplerWrap {
 
   std::shared_ptr<SamplerCore> core_;
   AddonData* data_ = nullptr;
+  JsStringTable strings_;  // what this sampler's JS reader has been given
 };
 
 // Worker termination and environment teardown: stop and join every sampler of this environment.
@@ -368,6 +386,8 @@ Napi::Value Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Sampler", SamplerWrap::Define(env));
   exports.Set("probe", NewFunction(env, "probe", &FunctionEntry<Probe>));
   exports.Set("readOnce", NewFunction(env, "readOnce", &FunctionEntry<ReadOnce>));
+  exports.Set("returnCodeName", NewFunction(env, "returnCodeName", &FunctionEntry<ReturnCodeName>));
+  exports.Set("snapshotLayout", SnapshotLayoutToJs(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

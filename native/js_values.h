@@ -1,4 +1,5 @@
-// Native values as JS values (node-addon-api): what the bindings hand to JavaScript. No N-API entry
+// Native values as JS values (node-addon-api): what the bindings hand to JavaScript, but snapshots
+// (js_snapshot.h). No N-API entry
 // points here (see js_guard.h); every function may throw Napi::Error inside a guarded body.
 #pragma once
 
@@ -14,7 +15,6 @@ namespace vramguard {
 
 // { code, returnValue, function }: why a value is absent.
 Napi::Object ReasonToJs(Napi::Env env, nvmlReturn_t code, const char* function);
-Napi::Value SnapshotToJs(Napi::Env env, const Snapshot& snapshot);
 Napi::Object SystemToJs(Napi::Env env, const SystemInfo& info);
 // { nvmlFunctionName: exported? } for every function vramguard can use.
 Napi::Object SymbolsToJs(Napi::Env env, const NvmlFunctionTable& table);

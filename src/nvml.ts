@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { NvmlError, NvmlUnavailableError, type NvmlReason } from './errors';
+import { type PackedLayout, SnapshotDecoder } from './native-snapshot';
 import type { Snapshot, SystemInfo } from './types';
 
 /**
@@ -58,14 +59,28 @@ export interface NativeSampler {
   setKeepAlive(keepAlive: boolean): void;
 }
 
+/** A snapshot as the addon packs it (native/js_snapshot.h); SnapshotDecoder builds the objects. */
+interface PackedSnapshot {
+  numbers: Float64Array;
+  strings: string[];
+}
+
+/** The addon's own sampler: latest() writes into the caller's arrays (see NativeSampler for the JS face). */
+interface RawNativeSampler extends Omit<NativeSampler, 'latest'> {
+  /** Slots written (minus the slots needed when numbers is too small), undefined: still knownSequence, null: no pass yet. */
+  latest(knownSequence: number, numbers: Float64Array, strings: string[]): number | null | undefined;
+}
+
 interface NativeBinding {
   napiVersion: number;
+  snapshotLayout: PackedLayout;
+  returnCodeName(returnValue: number): string;
   probe(libraryPath?: string): NativeProbe | NativeFailure;
-  readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: Snapshot } | NativeFailure;
+  readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: PackedSnapshot } | NativeFailure;
   Sampler: new (
     options: { intervalMs: number; devices?: number[]; libraryPath?: string },
     onEvents: (events: NativeEvent[]) => void,
-  ) => NativeSampler;
+  ) => RawNativeSampler;
 }
 
 function packageRoot(): string {
@@ -114,7 +129,7 @@ export function createNativeSampler(
   options: { intervalMs: number; devices?: number[]; libraryPath?: string },
   onEvents: (events: NativeEvent[]) => void,
 ): NativeSampler {
-  return new (binding().Sampler)(options, (events) => {
+  const raw = new (binding().Sampler)(options, (events) => {
     try {
       onEvents(events);
     } catch (error) {
@@ -123,6 +138,28 @@ export function createNativeSampler(
       });
     }
   });
+  const decoder = newDecoder();
+  return {
+    start: () => raw.start(),
+    stop: () => raw.stop(),
+    publishedSequence: () => raw.publishedSequence(),
+    setWatermarks: (watermarks) => raw.setWatermarks(watermarks),
+    requestSample: () => raw.requestSample(),
+    setKeepAlive: (keepAlive) => raw.setKeepAlive(keepAlive),
+    latest(knownSequence = -1) {
+      for (;;) {
+        const slots = raw.latest(knownSequence, decoder.numbers, decoder.strings);
+        if (slots === null || slots === undefined) return slots;
+        if (slots >= 0) return decoder.decode();
+        decoder.grow(-slots);
+      }
+    },
+  };
+}
+
+function newDecoder(): SnapshotDecoder {
+  const native = binding();
+  return new SnapshotDecoder(native.snapshotLayout, (returnValue) => native.returnCodeName(returnValue));
 }
 
 /** The typed error for a native failure, chosen by its kind. */
@@ -229,7 +266,7 @@ export function probe(options: NvmlOptions = {}): NvmlProbe {
 export function readOnce(options: NvmlOptions & { devices?: number[] } = {}): { system: SystemInfo; snapshot: Snapshot } {
   const result = binding().readOnce(options.libraryPath, options.devices);
   if (!result.ok) throw failure(result);
-  return { system: result.system, snapshot: result.snapshot };
+  return { system: result.system, snapshot: newDecoder().decode(result.snapshot.numbers, result.snapshot.strings) };
 }
 
 /** @internal Turns a native start failure into the typed error. */
