@@ -4,13 +4,14 @@
   "targets": [
     {
       "target_name": "vramguard",
-      "sources": ["<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"],
+      "sources": ["<!@(node -p \"const s = require('./native/sources.json'); [...s.core, ...s.bindings].join(' ')\")"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_CPP_EXCEPTIONS",
         "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
-        "NODE_ADDON_API_DISABLE_DEPRECATED"
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

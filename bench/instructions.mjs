@@ -15,7 +15,7 @@ export const title = 'Instructions per pass (callgrind): native reader vs raw C 
 
 function buildReaderLoop(root) {
   const out = join(root, 'bench', 'out', 'reader_loop');
-  const sources = JSON.parse(readFileSync(join(root, 'native', 'sources.json'), 'utf8')).addon.filter((f) => !f.endsWith('bindings.cc'));
+  const sources = JSON.parse(readFileSync(join(root, 'native', 'sources.json'), 'utf8')).core;
   execFileSync('g++', ['-O2', '-std=c++17', '-Inative', 'bench/reader_loop.cc', ...sources, '-o', out, '-ldl', '-pthread'], { cwd: root });
   return out;
 }

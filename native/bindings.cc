@@ -1,5 +1,6 @@
-// node-addon-api bindings: converts snapshots to JS, owns the per-environment set of samplers, and
-// stops them from the environment's cleanup hook (worker termination, process teardown).
+// The addon's entry points: the module, probe(), readOnce() and the Sampler class. Owns the
+// per-environment set of samplers and stops them from the environment's cleanup hook (worker
+// termination, process teardown). Conversions to JS live in js_values.cc, the guards in js_guard.h.
 //
 // Exports: probe(libraryPath) -> load report; readOnce(libraryPath, devices) -> snapshot (one-off, for
 // `vramguard info`); Sampler class. No policy here: thresholds arrive from JS, crossings go back.
@@ -11,172 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "device_pass.h"
 #include "device_reader.h"
 #include "file_lock.h"
+#include "js_guard.h"
+#include "js_snapshot.h"
+#include "js_values.h"
 #include "nvml_loader.h"
 #include "sampler.h"
 
 namespace vramguard {
 namespace {
-
-Napi::Object Reason(Napi::Env env, nvmlReturn_t code, const char* function) {
-  Napi::Object reason = Napi::Object::New(env);
-  reason.Set("code", NvmlReturnName(code));
-  reason.Set("returnValue", static_cast<double>(code));
-  reason.Set("function", function);
-  return reason;
-}
-
-// Sets key to the reading's value (converted by fn) or to null, noting why in missing.
-template <typename T, typename Convert>
-void SetReading(Napi::Object& target, Napi::Object& missing, const char* key, const Reading<T>& reading,
-                Convert convert) {
-  if (reading.ok()) {
-    target.Set(key, convert(reading.value));
-  } else {
-    target.Set(key, target.Env().Null());
-    missing.Set(key, Reason(target.Env(), reading.status, reading.function));
-  }
-}
-
-const char* LayoutName(ProcessRecordLayout layout) {
-  switch (layout) {
-    case ProcessRecordLayout::kV1:
-      return "v1";
-    case ProcessRecordLayout::kV2:
-      return "v2";
-    case ProcessRecordLayout::kV3:
-      return "v3";
-    case ProcessRecordLayout::kV3Driver535:
-      return "v3-535-32byte";
-    default:
-      return nullptr;
-  }
-}
-
-Napi::Value ProcessToJs(Napi::Env env, const ProcessSample& p) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", static_cast<double>(p.pid));
-  o.Set("usedBytes", p.usedKnown ? Napi::Value(Napi::Number::New(env, static_cast<double>(p.usedBytes))) : env.Null());
-  Napi::Array types = Napi::Array::New(env);
-  uint32_t n = 0;
-  if (p.types & kProcessCompute) types.Set(n++, "compute");
-  if (p.types & kProcessGraphics) types.Set(n++, "graphics");
-  if (p.types & kProcessMps) types.Set(n++, "mps");
-  o.Set("types", types);
-  auto id = [&](uint32_t v) -> Napi::Value {
-    return v == 0xFFFFFFFFu ? env.Null() : Napi::Value(Napi::Number::New(env, v));
-  };
-  o.Set("gpuInstanceId", id(p.gpuInstanceId));
-  o.Set("computeInstanceId", id(p.computeInstanceId));
-  auto ratio = [&](uint32_t percent) -> Napi::Value {
-    return p.utilizationKnown ? Napi::Value(Napi::Number::New(env, percent / 100.0)) : env.Null();
-  };
-  o.Set("smUtilizationRatio", ratio(p.smUtilPercent));
-  o.Set("memoryUtilizationRatio", ratio(p.memUtilPercent));
-  o.Set("encoderUtilizationRatio", ratio(p.encUtilPercent));
-  o.Set("decoderUtilizationRatio", ratio(p.decUtilPercent));
-  return o;
-}
-
-Napi::Value DeviceToJs(Napi::Env env, const DeviceSample& d) {
-  Napi::Object o = Napi::Object::New(env);
-  Napi::Object missing = Napi::Object::New(env);
-  auto str = [&](const std::string& v) { return Napi::String::New(env, v); };
-  auto num = [&](double v) { return Napi::Number::New(env, v); };
-  o.Set("index", static_cast<double>(d.index));
-  SetReading(o, missing, "uuid", d.identity.uuid, str);
-  SetReading(o, missing, "name", d.identity.name, str);
-  SetReading(o, missing, "pciBusId", d.identity.pciBusId, str);
-  SetReading(o, missing, "pciDeviceId", d.identity.pciDeviceId, [&](uint32_t v) { return num(v); });
-  o.Set("lost", d.lost);
-  o.Set("lostReason", d.lost ? Napi::Value(Reason(env, d.lostStatus.status, d.lostStatus.function)) : env.Null());
-  auto bytes = [&](uint64_t v) { return num(static_cast<double>(v)); };
-  SetReading(o, missing, "memoryTotalBytes", d.memoryTotal, bytes);
-  SetReading(o, missing, "memoryUsedBytes", d.memoryUsed, bytes);
-  SetReading(o, missing, "memoryFreeBytes", d.memoryFree, bytes);
-  SetReading(o, missing, "memoryReservedBytes", d.memoryReserved, bytes);
-  o.Set("memoryInfoVersion", d.memoryInfoVersion == 0 ? env.Null() : Napi::Value(num(d.memoryInfoVersion)));
-  auto ratio = [&](uint32_t percent) { return num(percent / 100.0); };
-  SetReading(o, missing, "gpuUtilizationRatio", d.gpuUtilPercent, ratio);
-  SetReading(o, missing, "memoryUtilizationRatio", d.memoryUtilPercent, ratio);
-  SetReading(o, missing, "temperatureCelsius", d.temperatureCelsius, [&](uint32_t v) { return num(v); });
-  auto watts = [&](uint32_t milliwatts) { return num(milliwatts / 1000.0); };
-  SetReading(o, missing, "powerUsageWatts", d.powerUsageMilliwatts, watts);
-  SetReading(o, missing, "powerLimitWatts", d.powerLimitMilliwatts, watts);
-  auto hertz = [&](uint32_t mhz) { return num(mhz * 1e6); };
-  SetReading(o, missing, "smClockHertz", d.smClockMhz, hertz);
-  SetReading(o, missing, "memoryClockHertz", d.memoryClockMhz, hertz);
-  const char* layout = LayoutName(d.processLayout);
-  o.Set("processRecordLayout", layout == nullptr ? env.Null() : Napi::Value(str(layout)));
-  if (d.processListStatus.ok()) {
-    Napi::Array processes = Napi::Array::New(env, d.processes.size());
-    for (size_t i = 0; i < d.processes.size(); ++i) processes.Set(static_cast<uint32_t>(i), ProcessToJs(env, d.processes[i]));
-    o.Set("processes", processes);
-  } else {
-    o.Set("processes", env.Null());
-    missing.Set("processes", Reason(env, d.processListStatus.status, d.processListStatus.function));
-  }
-  if (!d.graphicsListStatus.ok() && !d.lost) {
-    missing.Set("graphicsProcesses", Reason(env, d.graphicsListStatus.status, d.graphicsListStatus.function));
-  }
-  if (!d.mpsListStatus.ok() && !d.lost) {
-    missing.Set("mpsProcesses", Reason(env, d.mpsListStatus.status, d.mpsListStatus.function));
-  }
-  const nvmlReturn_t utilStatus = d.processUtilizationStatus.status;
-  if (utilStatus != NVML_SUCCESS && utilStatus != NVML_NOT_FOUND) {
-    missing.Set("processUtilization", Reason(env, utilStatus, d.processUtilizationStatus.function));
-  }
-  o.Set("processUtilizationFresh", utilStatus == NVML_SUCCESS);
-  o.Set("sampledAt", num(d.sampledAtMicros / 1000.0));
-  o.Set("readDurationMs", num(d.readNanos / 1e6));
-  o.Set("missing", missing);
-  return o;
-}
-
-Napi::Value SnapshotToJs(Napi::Env env, const Snapshot& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("sequence", static_cast<double>(s.sequence));
-  o.Set("timestamp", s.timestampMicros / 1000.0);
-  o.Set("passDurationMs", s.passNanos / 1e6);
-  Napi::Array devices = Napi::Array::New(env, s.devices.size());
-  for (size_t i = 0; i < s.devices.size(); ++i) devices.Set(static_cast<uint32_t>(i), DeviceToJs(env, s.devices[i]));
-  o.Set("devices", devices);
-  return o;
-}
-
-Napi::Object SystemToJs(Napi::Env env, const SystemInfo& info) {
-  Napi::Object o = Napi::Object::New(env);
-  Napi::Object missing = Napi::Object::New(env);
-  auto str = [&](const std::string& v) { return Napi::String::New(env, v); };
-  SetReading(o, missing, "driverVersion", info.driverVersion, str);
-  SetReading(o, missing, "nvmlVersion", info.nvmlVersion, str);
-  SetReading(o, missing, "cudaDriverVersion", info.cudaDriverVersion, [&](int v) {
-    return Napi::String::New(env, std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10));
-  });
-  SetReading(o, missing, "deviceCount", info.deviceCount, [&](uint32_t v) { return Napi::Number::New(env, v); });
-  o.Set("missing", missing);
-  return o;
-}
-
-Napi::Object SymbolsToJs(Napi::Env env, const NvmlFunctionTable& table) {
-  Napi::Object symbols = Napi::Object::New(env);
-#define VG_SYMBOL_PRESENT(req, name, params, args) symbols.Set(#name, table.name != nullptr);
-  VG_NVML_FUNCTIONS(VG_SYMBOL_PRESENT)
-#undef VG_SYMBOL_PRESENT
-  symbols.Set("nvmlErrorString", table.nvmlErrorString != nullptr);
-  return symbols;
-}
-
-Napi::Object FailureToJs(Napi::Env env, const NvmlAcquireResult& result) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ok", false);
-  o.Set("code", NvmlReturnName(result.code));
-  o.Set("returnValue", static_cast<double>(result.code));
-  o.Set("function", result.function);
-  o.Set("reason", result.reason);
-  return o;
-}
 
 std::string OptionalString(const Napi::Value& value) {
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
@@ -197,19 +43,33 @@ std::vector<uint32_t> DeviceList(const Napi::Value& value) {
   return devices;
 }
 
+// One reference on NVML's initialization for the length of a call, released however the call ends.
+class ScopedNvml {
+ public:
+  explicit ScopedNvml(const std::string& libraryPath) : result_(NvmlLibrary::Instance().Acquire(libraryPath)) {}
+  ~ScopedNvml() {
+    if (result_.ok) NvmlLibrary::Instance().Release();
+  }
+  ScopedNvml(const ScopedNvml&) = delete;
+  ScopedNvml& operator=(const ScopedNvml&) = delete;
+  const NvmlAcquireResult& result() const { return result_; }
+
+ private:
+  NvmlAcquireResult result_;
+};
+
 // probe(libraryPath?): loads and initializes NVML once, reports versions and symbols, releases it.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  ScopedNvml scoped(OptionalString(info[0]));
+  if (!scoped.result().ok) return FailureToJs(env, ReadFailure::Unavailable(scoped.result()));
   NvmlLibrary& nvml = NvmlLibrary::Instance();
-  const NvmlAcquireResult result = nvml.Acquire(OptionalString(info[0]));
-  if (!result.ok) return FailureToJs(env, result);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", true);
   o.Set("libraryPath", nvml.loadedPath());
   o.Set("isMock", nvml.isMock());
   o.Set("system", SystemToJs(env, ReadSystemInfo(nvml.table())));
   o.Set("symbols", SymbolsToJs(env, nvml.table()));
-  nvml.Release();
   return o;
 }
 
@@ -217,112 +77,159 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 // use a Sampler instead.
 Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<uint32_t> devices = DeviceList(info[1]);
-  NvmlLibrary& nvml = NvmlLibrary::Instance();
-  const NvmlAcquireResult result = nvml.Acquire(OptionalString(info[0]));
-  if (!result.ok) return FailureToJs(env, result);
-  const SystemInfo system = ReadSystemInfo(nvml.table());
-  if (!system.deviceCount.ok()) {
-    nvml.Release();
-    NvmlAcquireResult bad;
-    bad.code = system.deviceCount.status;
-    bad.function = system.deviceCount.function;
-    bad.reason = "nvmlDeviceGetCount_v2 failed with " + NvmlReturnName(bad.code) + " (" + std::to_string(bad.code) + ")";
-    return FailureToJs(env, bad);
-  }
-  const uint32_t count = system.deviceCount.value;
-  if (devices.empty()) {
-    for (uint32_t i = 0; i < count; ++i) devices.push_back(i);
-  }
+  const std::vector<uint32_t> devices = DeviceList(info[1]);
+  ScopedNvml scoped(OptionalString(info[0]));
+  if (!scoped.result().ok) return FailureToJs(env, ReadFailure::Unavailable(scoped.result()));
+  const SystemInfo system = ReadSystemInfo(NvmlLibrary::Instance().table());
+  DevicePass pass;
+  ReadFailure failure;
+  if (!pass.Open(NvmlLibrary::Instance().table(), system, devices, &failure)) return FailureToJs(env, failure);
   Snapshot snapshot;
-  snapshot.timestampMicros = NowMicrosRealtime();
-  const uint64_t started = NowNanosMonotonic();
-  const DriverTraits traits = DriverTraits::FromVersion(system.driverVersion.ok() ? system.driverVersion.value : "");
-  for (uint32_t index : devices) {
-    if (index >= count) {
-      nvml.Release();
-      NvmlAcquireResult bad;
-      bad.code = NVML_INVALID_ARGUMENT;
-      bad.function = "nvmlDeviceGetHandleByIndex_v2";
-      bad.reason = "device index " + std::to_string(index) + " does not exist (NVML reports " + std::to_string(count) +
-                   " device" + (count == 1 ? "" : "s") + ")";
-      return FailureToJs(env, bad);
-    }
-    DeviceReader reader(nvml.table(), index, traits);
-    snapshot.devices.emplace_back();
-    const uint64_t deviceStarted = NowNanosMonotonic();
-    reader.Read(snapshot.devices.back(), snapshot.timestampMicros);
-    snapshot.devices.back().readNanos = NowNanosMonotonic() - deviceStarted;
-  }
-  snapshot.sequence = 1;
-  snapshot.passNanos = NowNanosMonotonic() - started;
+  pass.Read(snapshot);
+  // Packed like a sampler's snapshots (js_snapshot.h): sized by a first count, then written.
+  JsStringTable table;
+  Napi::Array strings = Napi::Array::New(env);
+  const double needed = -PackSnapshot(env, snapshot, Napi::Float64Array::New(env, 0), strings, table);
+  Napi::Float64Array numbers = Napi::Float64Array::New(env, static_cast<size_t>(needed));
+  PackSnapshot(env, snapshot, numbers, strings, table);
+  Napi::Object packed = Napi::Object::New(env);
+  packed.Set("numbers", numbers);
+  packed.Set("strings", strings);
   Napi::Object o = Napi::Object::New(env);
   o.Set("ok", true);
   o.Set("system", SystemToJs(env, system));
-  o.Set("snapshot", SnapshotToJs(env, snapshot));
-  nvml.Release();
+  o.Set("snapshot", packed);
   return o;
+}
+
+// returnCodeName(returnValue): NVML's name for a return code ("GPU_IS_LOST"), for packed snapshots.
+Napi::Value ReturnCodeName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), NvmlReturnName(static_cast<nvmlReturn_t>(info[0].ToNumber().Int32Value())));
 }
 
 class SamplerWrap;
 
 struct AddonData {
   std::set<SamplerWrap*> samplers;
-  Napi::FunctionReference samplerConstructor;
 };
 
-// What the sampler thread and queued JS calls share; outlives the wrap if calls are still queued.
+// What the sampler thread, the thread-safe function and the JS wrapper share. The wrapper holds one
+// reference and the thread-safe function another (dropped in its finalizer), so a call still queued
+// when the wrapper is collected finds the core alive. The sampler thread never outlives the thread-safe
+// function: whoever ends the function (Shutdown, or Node's own teardown through OnFunctionFinalized)
+// stops and joins the thread first.
 struct SamplerCore {
   std::unique_ptr<Sampler> sampler;
-  Napi::ThreadSafeFunction onEvents;
+  napi_threadsafe_function onEvents = nullptr;
   std::atomic<bool> callPending{false};
-  bool released = false;
+  bool released = false;  // JS thread only: no call into onEvents may happen any more
+
+  ~SamplerCore() {
+    GuardSilently([&] {
+      if (sampler) sampler->Stop();
+    });
+  }
+
+  // Stops the thread, then releases the thread-safe function: in that order, so nothing calls a
+  // released function. JS thread only.
+  void Shutdown() {
+    if (released) return;
+    released = true;
+    sampler->Stop();
+    napi_release_threadsafe_function(onEvents, napi_tsfn_release);
+  }
+
+  // Sampler thread: coalesce wake-ups; the JS side drains every queued event per call. A non-blocking
+  // call on a closing function answers napi_closing, which is fine: the environment is going away.
+  void Notify() noexcept {
+    if (callPending.exchange(true, std::memory_order_acq_rel)) return;
+    napi_call_threadsafe_function(onEvents, nullptr, napi_tsfn_nonblocking);
+  }
+
+  // JS thread, from the thread-safe function. env and callback are null when Node drops queued calls
+  // at teardown. While the environment stops, JS cannot run: creating the events or calling back fails,
+  // and that is the end of it (a pending exception is left to Node, which drops it when terminating and
+  // reports it otherwise).
+  static void CallJs(napi_env env, napi_value callback, void* context, void* /*data*/) noexcept {
+    GuardSilently([&] {
+      if (env == nullptr || callback == nullptr) return;
+      SamplerCore* core = static_cast<std::shared_ptr<SamplerCore>*>(context)->get();
+      core->callPending.store(false, std::memory_order_release);
+      if (core->released) return;
+      std::vector<SamplerEvent> events = core->sampler->TakeEvents();
+      if (events.empty()) return;
+      Napi::Env jsEnv(env);
+      Napi::Array array = Napi::Array::New(jsEnv, events.size());
+      for (size_t i = 0; i < events.size(); ++i) array.Set(static_cast<uint32_t>(i), EventToJs(jsEnv, events[i]));
+      napi_value undefined = nullptr;
+      napi_value argument = array;
+      if (napi_get_undefined(env, &undefined) != napi_ok) return;
+      napi_call_function(env, undefined, callback, 1, &argument, nullptr);
+    });
+  }
+
+  // JS thread: the thread-safe function is gone (released, or closed by Node's teardown).
+  static void OnFunctionFinalized(napi_env /*env*/, void* data, void* /*hint*/) noexcept {
+    auto* holder = static_cast<std::shared_ptr<SamplerCore>*>(data);
+    GuardSilently([&] {
+      SamplerCore& core = **holder;
+      core.released = true;
+      core.sampler->Stop();
+    });
+    delete holder;
+  }
 };
 
-Napi::Value EventToJs(Napi::Env env, const SamplerEvent& e) {
-  Napi::Object o = Napi::Object::New(env);
-  switch (e.type) {
-    case SamplerEvent::Type::kWatermark:
-      o.Set("type", "watermark");
-      o.Set("id", static_cast<double>(e.watermarkId));
-      o.Set("valueBytes", static_cast<double>(e.valueBytes));
-      o.Set("thresholdBytes", static_cast<double>(e.thresholdBytes));
-      o.Set("above", e.above);
-      break;
-    case SamplerEvent::Type::kDeviceLost:
-      o.Set("type", "device-lost");
-      o.Set("reason", Reason(env, e.code, e.function));
-      break;
-    case SamplerEvent::Type::kDeviceRecovered:
-      o.Set("type", "device-recovered");
-      break;
-    case SamplerEvent::Type::kSample:
-      o.Set("type", "sample");
-      break;
-  }
-  o.Set("device", static_cast<double>(e.device));
-  o.Set("sequence", static_cast<double>(e.sequence));
-  o.Set("timestamp", e.timestampMicros / 1000.0);
-  return o;
-}
-
-class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
+// The JS Sampler class: a plain object napi_wrap'ped with a SamplerWrap (no node-addon-api ObjectWrap,
+// so that every entry point is one of ours, see js_guard.h).
+class SamplerWrap {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Sampler",
-                       {
-                           InstanceMethod<&SamplerWrap::Start>("start"),
-                           InstanceMethod<&SamplerWrap::Stop>("stop"),
-                           InstanceMethod<&SamplerWrap::Latest>("latest"),
-                           InstanceMethod<&SamplerWrap::PublishedSequence>("publishedSequence"),
-                           InstanceMethod<&SamplerWrap::SetWatermarks>("setWatermarks"),
-                           InstanceMethod<&SamplerWrap::RequestSample>("requestSample"),
-                           InstanceMethod<&SamplerWrap::SetKeepAlive>("setKeepAlive"),
-                       });
+    const napi_property_descriptor methods[] = {
+        MethodProperty<SamplerWrap, &SamplerWrap::Start>("start"),
+        MethodProperty<SamplerWrap, &SamplerWrap::Stop>("stop"),
+        MethodProperty<SamplerWrap, &SamplerWrap::Latest>("latest"),
+        MethodProperty<SamplerWrap, &SamplerWrap::PublishedSequence>("publishedSequence"),
+        MethodProperty<SamplerWrap, &SamplerWrap::SetWatermarks>("setWatermarks"),
+        MethodProperty<SamplerWrap, &SamplerWrap::RequestSample>("requestSample"),
+        MethodProperty<SamplerWrap, &SamplerWrap::SetKeepAlive>("setKeepAlive"),
+    };
+    napi_value constructor = nullptr;
+    Check(env, napi_define_class(env, "Sampler", NAPI_AUTO_LENGTH, &SamplerWrap::Construct, nullptr,
+                                 sizeof(methods) / sizeof(methods[0]), methods, &constructor));
+    return Napi::Function(env, constructor);
   }
 
+  // The environment is going away: stop, and never touch its instance data again.
+  void DetachFromEnvironment() noexcept {
+    Shutdown();
+    data_ = nullptr;
+  }
+
+  ~SamplerWrap() {
+    Shutdown();
+    if (data_ != nullptr) data_->samplers.erase(this);
+  }
+
+ private:
   // new Sampler({ intervalMs, devices, libraryPath }, onEvents)
-  explicit SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
+  static napi_value Construct(napi_env env, napi_callback_info info) noexcept {
+    return GuardValue(env, [&]() -> Napi::Value {
+      Napi::CallbackInfo callbackInfo(env, info);
+      if (!callbackInfo.IsConstructCall()) throw Napi::TypeError::New(env, "Sampler must be called with new");
+      std::unique_ptr<SamplerWrap> wrap(new SamplerWrap(callbackInfo));
+      Check(env, napi_wrap(env, callbackInfo.This(), wrap.get(), &SamplerWrap::Finalize, nullptr, nullptr));
+      wrap.release();
+      return callbackInfo.This();
+    });
+  }
+
+  // The JS object was collected, or its environment is being torn down.
+  static void Finalize(napi_env /*env*/, void* data, void* /*hint*/) noexcept {
+    GuardSilently([&] { delete static_cast<SamplerWrap*>(data); });
+  }
+
+  explicit SamplerWrap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject() || !info[1].IsFunction()) {
       throw Napi::TypeError::New(env, "Sampler(options, onEvents): options object and callback required");
@@ -336,61 +243,42 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     samplerOptions.intervalNanos = static_cast<uint64_t>(intervalMs * 1e6);
     samplerOptions.devices = DeviceList(options.Get("devices"));
     samplerOptions.libraryPath = OptionalString(options.Get("libraryPath"));
-    core_ = std::make_shared<SamplerCore>();
-    core_->onEvents = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vramguard-sampler", 0, 1);
-    core_->onEvents.Unref(env);  // a sampler never keeps the process alive by itself
-    // The sampler's callback holds the core weakly (the core owns the sampler); each queued JS call holds
-    // it strongly, so a call still queued when the wrap is collected finds it alive.
-    std::weak_ptr<SamplerCore> weak = core_;
-    core_->sampler = std::make_unique<Sampler>(samplerOptions, [weak] {
-      std::shared_ptr<SamplerCore> core = weak.lock();
-      // Sampler thread: coalesce wake-ups; the JS side drains every queued event per call.
-      if (!core || core->callPending.exchange(true, std::memory_order_acq_rel)) return;
-      core->onEvents.NonBlockingCall([core](Napi::Env env, Napi::Function callback) {
-        if (static_cast<napi_env>(env) == nullptr || callback.IsEmpty()) return;  // environment tearing down
-        core->callPending.store(false, std::memory_order_release);
-        if (core->released) return;
-        std::vector<SamplerEvent> events = core->sampler->TakeEvents();
-        if (events.empty()) return;
-        Napi::Array array = Napi::Array::New(env, events.size());
-        for (size_t i = 0; i < events.size(); ++i) array.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
-        callback.Call({array});
-      });
-    });
-    data_ = env.GetInstanceData<AddonData>();
+    auto core = std::make_shared<SamplerCore>();
+    // The sampler is owned by the core and joined before the core goes: a plain pointer is enough.
+    SamplerCore* raw = core.get();
+    core->sampler = std::make_unique<Sampler>(samplerOptions, [raw] { raw->Notify(); });
+    auto* holder = new std::shared_ptr<SamplerCore>(core);
+    const napi_status status = napi_create_threadsafe_function(
+        env, info[1], nullptr, Napi::String::New(env, "vramguard-sampler"), 0, 1, holder,
+        &SamplerCore::OnFunctionFinalized, holder, &SamplerCore::CallJs, &core->onEvents);
+    if (status != napi_ok) {
+      delete holder;
+      throw Napi::Error::New(env, "cannot create the sampler's thread-safe function");
+    }
+    napi_unref_threadsafe_function(env, core->onEvents);  // a sampler never keeps the process alive by itself
+    core_ = std::move(core);
+    void* data = nullptr;
+    Check(env, napi_get_instance_data(env, &data));
+    data_ = static_cast<AddonData*>(data);
     data_->samplers.insert(this);
   }
 
-  // The environment is going away: stop, and never touch its instance data again.
-  void DetachFromEnvironment() {
-    Shutdown();
-    data_ = nullptr;
+  // Called from stop(), the finalizer and the environment's cleanup hook.
+  void Shutdown() noexcept {
+    GuardSilently([&] {
+      if (core_) core_->Shutdown();
+    });
   }
 
-  ~SamplerWrap() override {
-    Shutdown();
-    if (data_ != nullptr) data_->samplers.erase(this);
-  }
-
-  // Stops the thread, then releases the thread-safe function: in that order, so nothing calls a
-  // released function. Called from stop(), the finalizer and the environment's cleanup hook.
-  void Shutdown() {
-    if (!core_ || core_->released) return;
-    core_->released = true;
-    core_->sampler->Stop();
-    core_->onEvents.Release();
-  }
-
- private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (core_->released || core_->sampler->running()) {
       throw Napi::Error::New(env, "sampler already started or stopped; create a new one");
     }
-    const NvmlAcquireResult result = core_->sampler->Start();
-    if (!result.ok) {
+    ReadFailure failure;
+    if (!core_->sampler->Start(&failure)) {
       Shutdown();
-      return FailureToJs(env, result);
+      return FailureToJs(env, failure);
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("ok", true);
@@ -410,16 +298,18 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     return info.Env().Undefined();
   }
 
-  // latest(knownSequence?): the newest snapshot, undefined when it is still knownSequence, null before
-  // the first pass. No NVML call.
+  // latest(knownSequence, numbers, strings): writes the newest snapshot into numbers (a Float64Array)
+  // and strings (see js_snapshot.h) and returns the slots written (minus the slots needed when numbers
+  // is too small); undefined when it is still knownSequence, null before the first pass. No NVML call.
   Napi::Value Latest(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (core_->released) return env.Null();
-    const double known = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    double known = -1;
+    Check(env, napi_get_value_double(env, info[0], &known));
     if (static_cast<double>(core_->sampler->publishedSequence()) == known) return env.Undefined();
     const Snapshot& snapshot = core_->sampler->Latest();
     if (snapshot.sequence == 0) return env.Null();
-    return SnapshotToJs(env, snapshot);
+    return Napi::Number::New(env, PackSnapshot(env, snapshot, info[1], info[2], strings_));
   }
 
   Napi::Value PublishedSequence(const Napi::CallbackInfo& info) {
@@ -464,9 +354,9 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
     Napi::Env env = info.Env();
     if (!core_->released) {
       if (info[0].ToBoolean().Value()) {
-        core_->onEvents.Ref(env);
+        napi_ref_threadsafe_function(env, core_->onEvents);
       } else {
-        core_->onEvents.Unref(env);
+        napi_unref_threadsafe_function(env, core_->onEvents);
       }
     }
     return env.Undefined();
@@ -474,22 +364,31 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
 
   std::shared_ptr<SamplerCore> core_;
   AddonData* data_ = nullptr;
+  JsStringTable strings_;  // what this sampler's JS reader has been given
 };
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* data = new AddonData();
-  env.SetInstanceData<AddonData>(data);
-  // Worker termination and environment teardown: stop and join every sampler of this environment.
-  env.AddCleanupHook([data] {
+// Worker termination and environment teardown: stop and join every sampler of this environment.
+void OnEnvironmentCleanup(void* arg) noexcept {
+  auto* data = static_cast<AddonData*>(arg);
+  GuardSilently([&] {
     std::vector<SamplerWrap*> samplers(data->samplers.begin(), data->samplers.end());
     for (SamplerWrap* sampler : samplers) sampler->DetachFromEnvironment();
-    data->samplers.clear();
   });
-  Napi::Function samplerClass = SamplerWrap::Define(env);
-  data->samplerConstructor = Napi::Persistent(samplerClass);
-  exports.Set("Sampler", samplerClass);
-  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  exports.Set("readOnce", Napi::Function::New(env, ReadOnce, "readOnce"));
+  data->samplers.clear();
+}
+
+void DeleteAddonData(napi_env /*env*/, void* data, void* /*hint*/) noexcept { delete static_cast<AddonData*>(data); }
+
+Napi::Value Init(Napi::Env env, Napi::Object exports) {
+  auto data = std::make_unique<AddonData>();
+  Check(env, napi_set_instance_data(env, data.get(), &DeleteAddonData, nullptr));
+  AddonData* owned = data.release();
+  Check(env, napi_add_env_cleanup_hook(env, &OnEnvironmentCleanup, owned));
+  exports.Set("Sampler", SamplerWrap::Define(env));
+  exports.Set("probe", NewFunction(env, "probe", &FunctionEntry<Probe>));
+  exports.Set("readOnce", NewFunction(env, "readOnce", &FunctionEntry<ReadOnce>));
+  exports.Set("returnCodeName", NewFunction(env, "returnCodeName", &FunctionEntry<ReturnCodeName>));
+  exports.Set("snapshotLayout", SnapshotLayoutToJs(env));
   RegisterFileLock(env, exports);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
@@ -498,5 +397,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace vramguard
 
-static Napi::Object InitVramguard(Napi::Env env, Napi::Object exports) { return vramguard::Init(env, exports); }
-NODE_API_MODULE(vramguard, InitVramguard)
+// Module registration, raw: a failure leaves a pending exception (the require throws).
+NAPI_MODULE_INIT() {
+  vramguard::GuardValue(env, [&] { return vramguard::Init(Napi::Env(env), Napi::Object(env, exports)); });
+  return exports;
+}

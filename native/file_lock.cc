@@ -1,9 +1,11 @@
 // tryLockFile(fd): flock(fd, LOCK_EX | LOCK_NB). true when this open file description now holds the
 // exclusive lock, false when another holds it (EWOULDBLOCK); any other errno throws a JS Error whose
 // `code` is the errno name (EBADF, ENOLCK, ...). unlockFile(fd): flock(fd, LOCK_UN).
-// Both retry on EINTR and never block. Only Napi::Error is thrown, which node-addon-api turns into a
-// JS exception; nothing else can throw here.
+// Both retry on EINTR and never block. Registered through FunctionEntry (js_guard.h): a thrown
+// Napi::Error becomes a JS exception and no C++ exception reaches N-API.
 #include "file_lock.h"
+
+#include "js_guard.h"
 
 #include <sys/file.h>
 
@@ -75,8 +77,8 @@ Napi::Value UnlockFile(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterFileLock(Napi::Env env, Napi::Object exports) {
-  exports.Set("tryLockFile", Napi::Function::New(env, TryLockFile, "tryLockFile"));
-  exports.Set("unlockFile", Napi::Function::New(env, UnlockFile, "unlockFile"));
+  exports.Set("tryLockFile", NewFunction(env, "tryLockFile", &FunctionEntry<TryLockFile>));
+  exports.Set("unlockFile", NewFunction(env, "unlockFile", &FunctionEntry<UnlockFile>));
 }
 
 }  // namespace vramguard

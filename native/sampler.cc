@@ -35,44 +35,28 @@ void InstallExitHandlerOnce() {
 Sampler::Sampler(Options options, EventsQueued eventsQueued)
     : options_(std::move(options)), eventsQueued_(std::move(eventsQueued)) {}
 
-Sampler::~Sampler() { Stop(); }
+Sampler::~Sampler() {
+  try {
+    Stop();
+  } catch (...) {
+    // A destructor must not throw (join on a broken thread handle at worst).
+  }
+}
 
-NvmlAcquireResult Sampler::Start() {
+bool Sampler::Start(ReadFailure* failure) {
   NvmlLibrary& nvml = NvmlLibrary::Instance();
-  NvmlAcquireResult result = nvml.Acquire(options_.libraryPath);
-  if (!result.ok) return result;
+  const NvmlAcquireResult acquired = nvml.Acquire(options_.libraryPath);
+  if (!acquired.ok) {
+    *failure = ReadFailure::Unavailable(acquired);
+    return false;
+  }
   holdsNvml_ = true;
   system_ = ReadSystemInfo(nvml.table());
-  if (!system_.deviceCount.ok()) {
+  if (!pass_.Open(nvml.table(), system_, options_.devices, failure)) {
     Stop();
-    result.ok = false;
-    result.code = system_.deviceCount.status;
-    result.function = system_.deviceCount.function;
-    result.reason = "nvmlDeviceGetCount_v2 failed with " + NvmlReturnName(result.code) + " (" +
-                    std::to_string(result.code) + ")";
-    return result;
+    return false;
   }
-  const uint32_t count = system_.deviceCount.value;
-  if (options_.devices.empty()) {
-    for (uint32_t i = 0; i < count; ++i) options_.devices.push_back(i);
-  }
-  for (uint32_t index : options_.devices) {
-    if (index >= count) {
-      Stop();
-      result.ok = false;
-      result.code = NVML_INVALID_ARGUMENT;
-      result.function = "nvmlDeviceGetHandleByIndex_v2";
-      result.reason = "device index " + std::to_string(index) + " does not exist (NVML reports " +
-                      std::to_string(count) + " device" + (count == 1 ? "" : "s") + ")";
-      return result;
-    }
-  }
-  const DriverTraits traits =
-      DriverTraits::FromVersion(system_.driverVersion.ok() ? system_.driverVersion.value : std::string());
-  for (uint32_t index : options_.devices) {
-    readers_.push_back(std::make_unique<DeviceReader>(nvml.table(), index, traits));
-  }
-  wasLost_.assign(readers_.size(), false);
+  wasLost_.assign(pass_.devices().size(), false);
   {
     std::lock_guard<std::mutex> lock(RegistryMutex());
     Registry().insert(this);
@@ -82,7 +66,7 @@ NvmlAcquireResult Sampler::Start() {
   threadExited_.store(false, std::memory_order_release);
   running_.store(true, std::memory_order_release);
   thread_ = std::thread(&Sampler::Run, this);
-  return result;
+  return true;
 }
 
 void Sampler::Stop() {
@@ -103,25 +87,26 @@ void Sampler::Stop() {
   }
 }
 
-void Sampler::StopAllForExit() {
-  std::vector<Sampler*> samplers;
-  {
-    std::lock_guard<std::mutex> lock(RegistryMutex());
-    samplers.assign(Registry().begin(), Registry().end());
-  }
-  for (Sampler* sampler : samplers) {
-    {
-      std::lock_guard<std::mutex> lock(sampler->stopMutex_);
-      sampler->stopRequested_ = true;
+// An atexit handler: nothing may escape it (std::terminate). The registry stays locked throughout, so a
+// sampler being stopped elsewhere cannot be freed under us (Stop() takes this lock after its join).
+void Sampler::StopAllForExit() noexcept {
+  try {
+    std::lock_guard<std::mutex> registryLock(RegistryMutex());
+    for (Sampler* sampler : Registry()) {
+      {
+        std::lock_guard<std::mutex> lock(sampler->stopMutex_);
+        sampler->stopRequested_ = true;
+      }
+      sampler->stopSignal_.notify_all();
     }
-    sampler->stopSignal_.notify_all();
-  }
-  // Wait briefly for the threads to leave NVML; never hang the exit on a stuck driver call.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  for (Sampler* sampler : samplers) {
-    while (!sampler->threadExited_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Wait briefly for the threads to leave NVML; never hang the exit on a stuck driver call.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    for (Sampler* sampler : Registry()) {
+      while (!sampler->threadExited_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
     }
+  } catch (...) {
   }
 }
 
@@ -158,22 +143,6 @@ void Sampler::QueueAndNotify(const std::vector<SamplerEvent>& events) {
     }
   }
   if (eventsQueued_) eventsQueued_();
-}
-
-void Sampler::Pass(Snapshot& snapshot) {
-  // Two clock reads per pass plus one per device: clocks are a visible share of a mock-speed pass.
-  const uint64_t started = NowNanosMonotonic();
-  snapshot.timestampMicros = NowMicrosRealtime();
-  snapshot.devices.resize(readers_.size());
-  uint64_t deviceStarted = started;
-  for (size_t i = 0; i < readers_.size(); ++i) {
-    readers_[i]->Read(snapshot.devices[i], snapshot.timestampMicros);
-    const uint64_t deviceEnded = NowNanosMonotonic();
-    snapshot.devices[i].readNanos = deviceEnded - deviceStarted;
-    deviceStarted = deviceEnded;
-  }
-  snapshot.sequence = ++sequence_;
-  snapshot.passNanos = deviceStarted - started;
 }
 
 void Sampler::Evaluate(const Snapshot& snapshot, std::vector<SamplerEvent>& out) {
@@ -248,11 +217,12 @@ void Sampler::Run() {
       // Evaluate while the snapshot is still ours, publish, then wake JS: a woken reader finds the
       // snapshot that caused the wake-up.
       Snapshot& snapshot = latest_.back();
-      Pass(snapshot);
+      pass_.Read(snapshot);
       events.clear();
       Evaluate(snapshot, events);
+      const uint64_t sequence = snapshot.sequence;
       latest_.Publish();
-      published_.store(sequence_, std::memory_order_release);
+      published_.store(sequence, std::memory_order_release);
       QueueAndNotify(events);
       next += interval;
       const auto now = std::chrono::steady_clock::now();

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "device_pass.h"
 #include "device_reader.h"
 #include "latest_buffer.h"
 #include "nvml_loader.h"
@@ -63,8 +64,9 @@ class Sampler {
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
 
-  // Takes a reference on NVML, checks the devices and starts the thread.
-  NvmlAcquireResult Start();
+  // Takes a reference on NVML, checks the devices and starts the thread. False, with *failure set and
+  // nothing held, when NVML cannot be used or a device does not exist.
+  bool Start(ReadFailure* failure);
   // Stops and joins the thread and drops the NVML reference. Idempotent; safe from any thread but the
   // sampler's own.
   void Stop();
@@ -81,27 +83,25 @@ class Sampler {
   std::vector<SamplerEvent> TakeEvents();
 
   const SystemInfo& systemInfo() const { return system_; }
-  const std::vector<uint32_t>& devices() const { return options_.devices; }
+  const std::vector<uint32_t>& devices() const { return pass_.devices(); }
   uint64_t intervalNanos() const { return options_.intervalNanos; }
 
   // Stops every sampler in the process without joining for long: used at process exit.
-  static void StopAllForExit();
+  static void StopAllForExit() noexcept;
 
  private:
   void Run();
-  void Pass(Snapshot& snapshot);
   void Evaluate(const Snapshot& snapshot, std::vector<SamplerEvent>& out);
   void QueueAndNotify(const std::vector<SamplerEvent>& events);
 
   Options options_;
   EventsQueued eventsQueued_;
   SystemInfo system_;
-  std::vector<std::unique_ptr<DeviceReader>> readers_;
+  DevicePass pass_;
   std::vector<bool> wasLost_;
 
   LatestBuffer<Snapshot> latest_;
   std::atomic<uint64_t> published_{0};
-  uint64_t sequence_ = 0;
 
   std::mutex watermarksMutex_;
   std::vector<Watermark> watermarks_;

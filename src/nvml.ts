@@ -4,10 +4,17 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { NvmlError, NvmlUnavailableError, type NvmlReason } from './errors';
+import { type PackedLayout, SnapshotDecoder } from './native-snapshot';
 import type { Snapshot, SystemInfo } from './types';
 
+/**
+ * Why the addon could not read: `kind` says which error it is (the NVML function is for the message
+ * only). unavailable: NVML cannot be loaded, initialized or count its devices; bad-device: a requested
+ * device index does not exist.
+ */
 interface NativeFailure extends NvmlReason {
   ok: false;
+  kind: 'unavailable' | 'bad-device';
   reason: string;
 }
 
@@ -52,10 +59,24 @@ export interface NativeSampler {
   setKeepAlive(keepAlive: boolean): void;
 }
 
+/** A snapshot as the addon packs it (native/js_snapshot.h); SnapshotDecoder builds the objects. */
+interface PackedSnapshot {
+  numbers: Float64Array;
+  strings: string[];
+}
+
+/** The addon's own sampler: latest() writes into the caller's arrays (see NativeSampler for the JS face). */
+interface RawNativeSampler extends Omit<NativeSampler, 'latest'> {
+  /** Slots written (minus the slots needed when numbers is too small), undefined: still knownSequence, null: no pass yet. */
+  latest(knownSequence: number, numbers: Float64Array, strings: string[]): number | null | undefined;
+}
+
 interface NativeBinding {
   napiVersion: number;
+  snapshotLayout: PackedLayout;
+  returnCodeName(returnValue: number): string;
   probe(libraryPath?: string): NativeProbe | NativeFailure;
-  readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: Snapshot } | NativeFailure;
+  readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: PackedSnapshot } | NativeFailure;
   /** flock(fd, LOCK_EX | LOCK_NB): false when another holds it (native/file_lock.cc). */
   tryLockFile(fd: number): boolean;
   /** flock(fd, LOCK_UN). */
@@ -63,7 +84,7 @@ interface NativeBinding {
   Sampler: new (
     options: { intervalMs: number; devices?: number[]; libraryPath?: string },
     onEvents: (events: NativeEvent[]) => void,
-  ) => NativeSampler;
+  ) => RawNativeSampler;
 }
 
 function packageRoot(): string {
@@ -103,11 +124,59 @@ export function bindingPath(): string {
   return load().path;
 }
 
-function failure(result: NativeFailure): NvmlUnavailableError {
-  return new NvmlUnavailableError(
-    { code: result.code, returnValue: result.returnValue, function: result.function },
-    result.reason,
-  );
+/**
+ * Creates a native sampler. Its callback never throws into native code: an error thrown by a listener
+ * is rethrown on the next tick, where Node reports it as an uncaught exception, as from any emitter
+ * (thrown inside the thread-safe function's call, Node would only print a deprecation warning).
+ */
+export function createNativeSampler(
+  options: { intervalMs: number; devices?: number[]; libraryPath?: string },
+  onEvents: (events: NativeEvent[]) => void,
+): NativeSampler {
+  const raw = new (binding().Sampler)(options, (events) => {
+    try {
+      onEvents(events);
+    } catch (error) {
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  });
+  const decoder = newDecoder();
+  return {
+    start: () => raw.start(),
+    stop: () => raw.stop(),
+    publishedSequence: () => raw.publishedSequence(),
+    setWatermarks: (watermarks) => raw.setWatermarks(watermarks),
+    requestSample: () => raw.requestSample(),
+    setKeepAlive: (keepAlive) => raw.setKeepAlive(keepAlive),
+    latest(knownSequence = -1) {
+      for (;;) {
+        const slots = raw.latest(knownSequence, decoder.numbers, decoder.strings);
+        if (slots === null || slots === undefined) return slots;
+        if (slots >= 0) return decoder.decode();
+        decoder.grow(-slots);
+      }
+    },
+  };
+}
+
+function newDecoder(): SnapshotDecoder {
+  const native = binding();
+  return new SnapshotDecoder(native.snapshotLayout, (returnValue) => native.returnCodeName(returnValue));
+}
+
+/** The typed error for a native failure, chosen by its kind. */
+function failure(result: NativeFailure): NvmlError {
+  const reason: NvmlReason = { code: result.code, returnValue: result.returnValue, function: result.function };
+  switch (result.kind) {
+    case 'bad-device':
+      return new NvmlError(reason, result.reason);
+    case 'unavailable':
+      return new NvmlUnavailableError(reason, result.reason);
+    default:
+      throw new Error(`vramguard: the native addon reported an unknown failure kind ${JSON.stringify(result.kind)} (${result.reason})`);
+  }
 }
 
 /** What NVML offers here, as found by loading it. */
@@ -206,18 +275,13 @@ export function probe(options: NvmlOptions = {}): NvmlProbe {
  */
 export function readOnce(options: NvmlOptions & { devices?: number[] } = {}): { system: SystemInfo; snapshot: Snapshot } {
   const result = binding().readOnce(options.libraryPath, options.devices);
-  if (!result.ok) {
-    if (result.function === 'nvmlDeviceGetHandleByIndex_v2') {
-      throw new NvmlError(result, result.reason);
-    }
-    throw failure(result);
-  }
-  return { system: result.system, snapshot: result.snapshot };
+  if (!result.ok) throw failure(result);
+  return { system: result.system, snapshot: newDecoder().decode(result.snapshot.numbers, result.snapshot.strings) };
 }
 
 /** @internal Turns a native start failure into the typed error. */
 export function startFailure(result: NativeFailure): NvmlError {
-  return result.function === 'nvmlDeviceGetHandleByIndex_v2' ? new NvmlError(result, result.reason) : failure(result);
+  return failure(result);
 }
 
 export type { NativeFailure, NativeStart };

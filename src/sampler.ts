@@ -140,7 +140,7 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     if (this.state === 'closed') throw new ClosedError('sampler');
     if (this.state === 'running') return this;
     const devices = this.resolveDevices();
-    const native = new (nvml.binding().Sampler)(
+    const native = nvml.createNativeSampler(
       { intervalMs: this.intervalMs, devices, libraryPath: this.libraryPath },
       (events) => this.onNativeEvents(events),
     );

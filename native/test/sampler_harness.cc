@@ -74,10 +74,11 @@ int main(int argc, char** argv) {
   options.intervalNanos = 10'000'000;
   options.libraryPath = library;
   Sampler sampler(options, [&events] { ++events; });
-  const NvmlAcquireResult started = sampler.Start();
-  Check(started.ok, "sampler starts on the mock");
-  if (!started.ok) {
-    std::fprintf(stderr, "harness: %s\n", started.reason.c_str());
+  ReadFailure failure;
+  const bool started = sampler.Start(&failure);
+  Check(started, "sampler starts on the mock");
+  if (!started) {
+    std::fprintf(stderr, "harness: %s\n", failure.reason.c_str());
     return 1;
   }
   Watermark mark;
@@ -113,10 +114,23 @@ int main(int argc, char** argv) {
   Check(sawWatermark && sawLost && sawRecovered && sawSample, "events queued for crossing, loss, recovery, sample");
   Check(events > 0, "JS wake-up callback called");
 
+  // A device past the count: a bad-device failure, and the sampler holds nothing afterwards.
+  {
+    Sampler::Options bad = options;
+    bad.devices = {0, 9};
+    Sampler badSampler(bad, [] {});
+    ReadFailure badFailure;
+    const int referencesBefore = NvmlLibrary::Instance().references();
+    Check(!badSampler.Start(&badFailure), "a sampler of device 9 of 2 does not start");
+    Check(badFailure.kind == FailureKind::kBadDevice, "device 9 of 2 is a bad-device failure");
+    Check(NvmlLibrary::Instance().references() == referencesBefore, "a failed start holds no NVML reference");
+  }
+
   // A second sampler shares NVML; stopping it leaves the first working.
   {
     Sampler second(options, [] {});
-    Check(second.Start().ok, "second sampler starts");
+    ReadFailure secondFailure;
+    Check(second.Start(&secondFailure), "second sampler starts");
     second.Stop();
   }
   Append(control, R"({"op":"setDevice","device":0,"temperatureCelsius":66})");

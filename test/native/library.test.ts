@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { NvmlUnavailableError } from '../../src/errors';
+import { InvalidOptionError, NvmlUnavailableError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
 import { Sampler } from '../../src/sampler';
 import { createMockNvml } from '../../src/testing';
@@ -62,6 +62,34 @@ describe('without a usable NVML', () => {
       process.env.VRAMGUARD_NVML_LIBRARY = mock.libraryPath;
       delete process.env.VRAMGUARD_MOCK_SCENARIO;
       expect(() => nvml.probe()).toThrow(/VRAMGUARD_MOCK_SCENARIO/);
+    } finally {
+      mock.cleanup();
+    }
+  });
+});
+
+describe('native failures carry a kind, and the kind picks the error', () => {
+  it('unavailable: NVML cannot be loaded; bad-device: an index past the count', () => {
+    const missing = nvml.binding().readOnce('/nonexistent/libnvidia-ml.so.1');
+    expect(missing).toMatchObject({ ok: false, kind: 'unavailable' }); // not found, or another library already loaded
+    const mock = createMockNvml({ devices: [{ memory: { total: 1024 } }, { memory: { total: 1024 } }] });
+    try {
+      mock.activate();
+      const bad = nvml.binding().readOnce(mock.libraryPath, [0, 9]);
+      expect(bad).toMatchObject({ ok: false, kind: 'bad-device', code: 'INVALID_ARGUMENT' });
+      expect(bad.ok === false && bad.reason).toBe('device index 9 does not exist (NVML reports 2 devices)');
+      const error = (() => {
+        try {
+          new Sampler({ devices: [9] }).start();
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      // The Sampler checks indexes itself and names the valid range (issue 9); readOnce reports the kind.
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toMatch(/9/);
+      expect(() => nvml.readOnce({ devices: [9] })).toThrow(/device index 9 does not exist/);
     } finally {
       mock.cleanup();
     }

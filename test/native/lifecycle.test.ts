@@ -77,6 +77,14 @@ describe('process exit while sampling', () => {
     expect(result.stderr).toContain('boom');
   });
 
+  it("an error thrown by a 'sample' listener is an uncaught exception (exit 1), not lost, not a native crash", () => {
+    const result = run('listener');
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('listener boom');
+    expect(result.stderr).not.toContain('terminate called');
+  });
+
   it('a running sampler does not keep the process alive', () => {
     const result = run('drain');
     expect(result.signal).toBeNull();
