@@ -475,6 +475,21 @@ class SamplerWrap : public Napi::ObjectWrap<SamplerWrap> {
   AddonData* data_ = nullptr;
 };
 
+// The loaded mock library's warnings, one string each (empty when NVML is not loaded or not the mock).
+Napi::Value MockWarnings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string text = NvmlLibrary::Instance().mockWarnings();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.Set(n++, text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
@@ -490,6 +505,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("readOnce", Napi::Function::New(env, ReadOnce, "readOnce"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("mockWarnings", Napi::Function::New(env, MockWarnings, "mockWarnings"));
   return exports;
 }
 

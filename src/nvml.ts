@@ -54,6 +54,7 @@ export interface NativeSampler {
 
 interface NativeBinding {
   napiVersion: number;
+  mockWarnings(): string[];
   probe(libraryPath?: string): NativeProbe | NativeFailure;
   readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: Snapshot } | NativeFailure;
   Sampler: new (
@@ -211,3 +212,11 @@ export function startFailure(result: NativeFailure): NvmlError {
 }
 
 export type { NativeFailure, NativeStart };
+
+/**
+ * The mock NVML library's recent warnings (bad control-file lines, refused ops), oldest first; empty when
+ * NVML is not loaded in this process or is not vramguard's mock.
+ */
+export function mockWarnings(): string[] {
+  return binding().mockWarnings();
+}

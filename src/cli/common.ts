@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from '../errors';
 import * as nvml from '../nvml';
 import type { Sampler } from '../sampler';
-import { mockLibraryPath } from '../testing';
+import { mockLibraryPath, scenarioEra } from '../testing';
 import type { Snapshot } from '../types';
 import { parseDuration } from '../units';
 
@@ -113,7 +113,7 @@ export function openNvml(options: CommonOptions): OpenedNvml {
     }
     let library: string;
     try {
-      library = mockLibraryPath();
+      library = mockLibraryPath({ era: scenarioEra(scenario) });
     } catch (error) {
       throw new UnavailableError(`--mock: ${(error as Error).message}`);
     }

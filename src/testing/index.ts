@@ -23,6 +23,8 @@ export interface MockProcess {
   decUtilPercent?: number;
   /** Drop the process once no live process has this pid, as the driver frees a dead process's memory. */
   followPid?: boolean;
+  /** What nvmlSystemGetProcessName reports (default: the live process's command). */
+  name?: string | null;
 }
 
 export interface MockDevice {
@@ -50,8 +52,13 @@ export interface MockErrorInjection {
   count?: number;
 }
 
-/** A driver era: which entry points and record layouts the mock's driver has. */
-export type MockEra = 'current' | 'v3-32' | 'no-memory-v2' | 'v1-only';
+/**
+ * A driver era: which entry points the mock's libnvidia-ml exports and which record layouts it writes,
+ * as that driver generation's did. Each era is its own library (a function the era lacks is absent from
+ * dlsym); '580' is the default one.
+ */
+export type MockEra = '418' | '470' | '510' | '535.54' | '535.98' | '535.104' | '550' | '580';
+export const MOCK_ERAS: readonly MockEra[] = ['418', '470', '510', '535.54', '535.98', '535.104', '550', '580'];
 
 export type MockOp =
   | ({ op: 'setProcess'; device: number } & MockProcess)
@@ -70,6 +77,10 @@ export interface MockScenario {
   nvmlVersion?: string;
   cudaDriverVersion?: number;
   era?: MockEra;
+  /** false: nvmlSystemGetCudaDriverVersion_v2 fails with LIBRARY_NOT_FOUND (no libcuda mounted). */
+  libcudaPresent?: boolean;
+  /** Seeds the draws of error rules that have a probability. */
+  errorSeed?: number;
   controlFile?: string;
   processUtilizationPeriodMs?: number;
   devices: MockDevice[];
@@ -78,18 +89,36 @@ export interface MockScenario {
 }
 
 /**
- * Path of the mock libnvidia-ml.so.1 built beside the loaded addon. `legacy`: the variant that does not
- * export the versioned entry points at all (an old driver), built as mock-legacy/libnvidia-ml-legacy.so.1.
+ * Path of the mock libnvidia-ml.so.1 built beside the loaded addon, for a driver era (default '580':
+ * mock/libnvidia-ml.so.1; the others mock-eras/libnvidia-ml-<era>.so.1). `legacy` is era '418'.
  */
-export function mockLibraryPath(options: { legacy?: boolean } = {}): string {
-  const path = options.legacy
-    ? join(dirname(bindingPath()), 'mock-legacy', 'libnvidia-ml-legacy.so.1')
-    : join(dirname(bindingPath()), 'mock', 'libnvidia-ml.so.1');
+export function mockLibraryPath(options: { era?: MockEra; legacy?: boolean } = {}): string {
+  const era = options.era ?? (options.legacy ? '418' : '580');
+  if (!MOCK_ERAS.includes(era)) {
+    throw new Error(`unknown mock driver era ${JSON.stringify(era)} (expected one of ${MOCK_ERAS.join(', ')})`);
+  }
+  const path =
+    era === '580'
+      ? join(dirname(bindingPath()), 'mock', 'libnvidia-ml.so.1')
+      : join(dirname(bindingPath()), 'mock-eras', `libnvidia-ml-${era}.so.1`);
   if (!existsSync(path)) {
     throw new Error(`vramguard mock NVML not found at ${path}: rebuild the package (npm install / npm run prebuild)`);
   }
   return path;
 }
+
+/** The era a scenario file names (its "era" key), for picking the mock library that serves it. */
+export function scenarioEra(scenarioPath: string): MockEra | undefined {
+  try {
+    const era = (JSON.parse(readFileSync(scenarioPath, 'utf8')) as { era?: unknown }).era;
+    return typeof era === 'string' && (MOCK_ERAS as readonly string[]).includes(era) ? (era as MockEra) : undefined;
+  } catch {
+    return undefined; // unreadable or invalid: the mock itself reports why when NVML starts
+  }
+}
+
+/** Warnings the loaded mock library has collected (bad control-file lines, refused ops), oldest first. */
+export { mockWarnings } from '../nvml';
 
 /** Appends ops to a mock's control file: each line is applied by the mock on its next device call. */
 export class MockControl {
@@ -165,7 +194,7 @@ export interface MockNvml {
 
 /**
  * Writes `scenario` to a fresh temporary folder and returns what a test needs to run vramguard on it.
- * `dir` puts it elsewhere; `legacy` picks the mock variant without versioned NVML symbols.
+ * `dir` puts it elsewhere. The library is the one for the scenario's era (`legacy`: era '418').
  */
 export function createMockNvml(scenario: MockScenario, options: { dir?: string; legacy?: boolean } = {}): MockNvml {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vramguard-mock-'));
@@ -174,7 +203,7 @@ export function createMockNvml(scenario: MockScenario, options: { dir?: string; 
   writeFileSync(scenarioPath, `${JSON.stringify(scenario, null, 2)}\n`);
   writeFileSync(controlPath, '');
   const env = {
-    VRAMGUARD_NVML_LIBRARY: mockLibraryPath({ legacy: options.legacy }),
+    VRAMGUARD_NVML_LIBRARY: mockLibraryPath({ era: scenario.era, legacy: options.legacy }),
     VRAMGUARD_MOCK_SCENARIO: scenarioPath,
     VRAMGUARD_MOCK_CONTROL: controlPath,
   };
