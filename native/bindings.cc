@@ -48,6 +48,8 @@ const char* LayoutName(ProcessRecordLayout layout) {
       return "v3";
     case ProcessRecordLayout::kV3Driver535:
       return "v3-535-32byte";
+    case ProcessRecordLayout::kDetailList:
+      return "detail-list-v1";
     default:
       return nullptr;
   }
@@ -127,6 +129,8 @@ Napi::Value DeviceToJs(Napi::Env env, const DeviceSample& d) {
     missing.Set("processUtilization", Reason(env, utilStatus, d.processUtilizationStatus.function));
   }
   o.Set("processUtilizationFresh", utilStatus == NVML_SUCCESS);
+  o.Set("utilizationSamplesRejected", num(d.utilizationSamplesRejected));
+  o.Set("utilizationSamplesRejectedTotal", num(static_cast<double>(d.utilizationSamplesRejectedTotal)));
   o.Set("sampledAt", num(d.sampledAtMicros / 1000.0));
   o.Set("readDurationMs", num(d.readNanos / 1e6));
   o.Set("missing", missing);
@@ -154,6 +158,8 @@ Napi::Object SystemToJs(Napi::Env env, const SystemInfo& info) {
     return Napi::String::New(env, std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10));
   });
   SetReading(o, missing, "deviceCount", info.deviceCount, [&](uint32_t v) { return Napi::Number::New(env, v); });
+  o.Set("v3ProcessRecordBytes", info.traits.v3ProcessRecordsAre32Bytes ? 32 : 24);
+  o.Set("v3ProcessRecordEvidence", info.traits.evidence);
   o.Set("missing", missing);
   return o;
 }
@@ -236,7 +242,7 @@ Napi::Value ReadOnce(const Napi::CallbackInfo& info) {
   Snapshot snapshot;
   snapshot.timestampMicros = NowMicrosRealtime();
   const uint64_t started = NowNanosMonotonic();
-  const DriverTraits traits = DriverTraits::FromVersion(system.driverVersion.ok() ? system.driverVersion.value : "");
+  const DriverTraits traits = system.traits;  // driver version and exported symbols
   for (uint32_t index : devices) {
     if (index >= count) {
       nvml.Release();

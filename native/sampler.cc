@@ -67,8 +67,7 @@ NvmlAcquireResult Sampler::Start() {
       return result;
     }
   }
-  const DriverTraits traits =
-      DriverTraits::FromVersion(system_.driverVersion.ok() ? system_.driverVersion.value : std::string());
+  const DriverTraits traits = system_.traits;  // driver version and exported symbols
   for (uint32_t index : options_.devices) {
     readers_.push_back(std::make_unique<DeviceReader>(nvml.table(), index, traits));
   }

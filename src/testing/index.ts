@@ -36,13 +36,32 @@ export interface MockDevice {
   utilization?: { gpuPercent?: number; memoryPercent?: number } | null;
   temperatureCelsius?: number | null;
   power?: { usageMilliwatts?: number; limitMilliwatts?: number } | null;
-  clocks?: { smMhz?: number; memoryMhz?: number } | null;
+  clocks?: { smMhz?: number | null; memoryMhz?: number | null; graphicsMhz?: number | null; videoMhz?: number | null } | null;
+  maxClocks?: { graphicsMhz?: number | null; smMhz?: number | null; memoryMhz?: number | null; videoMhz?: number | null } | null;
+  minorNumber?: number | null;
+  /** null (the default): no fan, as on datacenter GPUs. */
+  fanSpeedPercent?: number | null;
+  performanceState?: number | null;
+  computeMode?: number | null;
+  persistenceMode?: boolean | null;
+  displayActive?: boolean | null;
+  displayMode?: boolean | null;
+  encoderUtilPercent?: number | null;
+  decoderUtilPercent?: number | null;
+  bar1Memory?: { total?: number; used?: number } | null;
+  cudaComputeCapability?: { major?: number; minor?: number } | null;
+  architecture?: number | null;
+  migMode?: boolean | null;
   lost?: boolean;
+  /** While lost, nvmlDeviceGetHandleByIndex_v2 fails with GPU_IS_LOST too. */
+  handleLost?: boolean;
+  /** Utilization answers carry the junk real drivers return (pid 0, SM above 100%, future timestamps). */
+  processUtilizationJunk?: boolean;
   processes?: MockProcess[];
 }
 
 export interface MockErrorInjection {
-  /** An NVML function name, e.g. 'nvmlDeviceGetPowerUsage'. */
+  /** An NVML function name, e.g. 'nvmlDeviceGetPowerUsage', or '*' for every function. */
   function: string;
   /** Device index; all devices when absent. */
   device?: number;
@@ -50,6 +69,8 @@ export interface MockErrorInjection {
   return: MockReturn;
   /** Fail this many calls, then succeed again; unlimited when absent. */
   count?: number;
+  /** Each matching call fails with this probability (0-1; draws seeded by the scenario's errorSeed). */
+  probability?: number;
 }
 
 /**

@@ -76,7 +76,7 @@ it('--json: versions, capabilities and every device', async () => {
     memory_used_bytes: 6 * GiB,
     memory_reserved_bytes: 512 * 2 ** 20,
     memory_info_version: 2,
-    process_record_layout: 'v3',
+    process_record_layout: 'detail-list-v1',
     process_count: 2,
   });
   for (const reading of ['memory', 'utilization', 'temperature', 'power_usage', 'power_limit', 'clocks', 'processes']) {
