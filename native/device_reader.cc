@@ -156,6 +156,7 @@ bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSampl
   lost_ = true;
   out.lost = true;
   out.lostStatus.Fail(rc, function);
+  lostStatus_ = out.lostStatus;
   return true;
 }
 
@@ -166,8 +167,16 @@ bool DeviceReader::AcquireHandle(DeviceSample& out) {
   constexpr const char* fn = "nvmlDeviceGetHandleByIndex_v2";
   const nvmlReturn_t rc = nvml_.nvmlDeviceGetHandleByIndex_v2(index_, &handle);
   if (rc != NVML_SUCCESS) {
-    // Lost, or not ours to read (NO_PERMISSION in a restricted container): nothing can be read now.
-    if (!MarkLostIf(rc, fn, out)) FailAll(rc, fn, out);
+    // Lost, or not ours to read (NO_PERMISSION in a restricted container): nothing can be read now. A
+    // lost device whose probe fails otherwise stays lost, for the reason it was found lost.
+    if (!MarkLostIf(rc, fn, out)) {
+      if (lost_) {
+        out.lost = true;
+        out.lostStatus = lostStatus_;
+      } else {
+        FailAll(rc, fn, out);
+      }
+    }
     handle_ = nullptr;
     return false;
   }
@@ -338,7 +347,7 @@ bool DeviceReader::ReadDetailList(ProcessList& list, unsigned mode, DeviceSample
     request.procArray = detailBuffer_.data();
     rc = nvml_.nvmlDeviceGetRunningProcessDetailList(handle_, &request);
     // The list can grow between calls: make room to spare and ask again.
-    if (rc == NVML_INSUFFICIENT_SIZE) detailBuffer_.resize((static_cast<size_t>(request.numProcArrayEntries) + 8) * 2);
+    if (rc == NVML_INSUFFICIENT_SIZE) detailBuffer_.resize(GrownCapacity(detailBuffer_.size(), request.numProcArrayEntries));
   }
   if (IsVersionProblem(rc)) {
     detailListUsable_ = false;  // fall back to the *RunningProcesses chains for good
@@ -378,7 +387,8 @@ bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlRet
     nvmlReturn_t rc = entry.function(handle_, &count, recordBuffer_.data());
     // The process list can grow between the two calls: retry a few times with room to spare.
     for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
-      recordBuffer_.resize((static_cast<size_t>(count) + 8) * 2 * sizeof(vgNvmlProcessInfo_535_t));
+      const size_t entries = recordBuffer_.size() / sizeof(vgNvmlProcessInfo_535_t);
+      recordBuffer_.resize(GrownCapacity(entries, count) * sizeof(vgNvmlProcessInfo_535_t));
       count = static_cast<unsigned>(recordBuffer_.size() / entry.stride);
       rc = entry.function(handle_, &count, recordBuffer_.data());
     }

@@ -43,6 +43,15 @@ inline bool IsVersionProblem(nvmlReturn_t rc) {
   return rc == NVML_FUNCTION_NOT_FOUND || rc == NVML_ARGUMENT_VERSION_MISMATCH;
 }
 
+// Room for `needed` entries after an INSUFFICIENT_SIZE answer: some to spare (the list can grow between
+// calls), never growing on a count that already fits (an answer without a larger count), and capped.
+inline size_t GrownCapacity(size_t current, size_t needed) {
+  constexpr size_t kMaxEntries = 16384;
+  if (needed <= current) return current;
+  const size_t grown = (needed + 8) * 2;
+  return grown < kMaxEntries ? grown : kMaxEntries;
+}
+
 uint64_t NowMicrosRealtime();
 uint64_t NowNanosMonotonic();
 
@@ -101,6 +110,7 @@ class DeviceReader {
   const DriverTraits traits_;
   nvmlDevice_t handle_ = nullptr;
   bool lost_ = false;
+  Reading<int> lostStatus_;  // the call that found the device lost (kept while it stays lost)
   DeviceIdentity identity_;
   bool identityRead_ = false;
   uint32_t identityVersion_ = 0;  // bumped on each identity read: samples copy the strings only then

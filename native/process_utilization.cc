@@ -34,7 +34,7 @@ nvmlReturn_t DeviceReader::FetchUtilizationSamples(const char*& function) {
       request.procUtilArray = utilizationInfoBuffer_.data();
       rc = nvml_.nvmlDeviceGetProcessesUtilizationInfo(handle_, &request);
       if (rc == NVML_INSUFFICIENT_SIZE) {
-        utilizationInfoBuffer_.resize((static_cast<size_t>(request.processSamplesCount) + 8) * 2);
+        utilizationInfoBuffer_.resize(GrownCapacity(utilizationInfoBuffer_.size(), request.processSamplesCount));
       }
     }
     if (!IsVersionProblem(rc)) {
@@ -54,7 +54,7 @@ nvmlReturn_t DeviceReader::FetchUtilizationSamples(const char*& function) {
   unsigned count = static_cast<unsigned>(utilizationBuffer_.size());
   nvmlReturn_t rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
   for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
-    utilizationBuffer_.resize((static_cast<size_t>(count) + 8) * 2);
+    utilizationBuffer_.resize(GrownCapacity(utilizationBuffer_.size(), count));
     count = static_cast<unsigned>(utilizationBuffer_.size());
     rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
   }

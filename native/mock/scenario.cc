@@ -947,13 +947,17 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
 
 Scenario loadScenario(const std::string &path) {
   const std::string absolute = absolutePath(path);
-  const std::string prefix = "scenario " + absolute;
   std::string text;
   try {
     text = readFile(absolute);
   } catch (const std::exception &e) {
-    throw std::runtime_error(prefix + ": " + e.what());
+    throw std::runtime_error("scenario " + absolute + ": " + e.what());
   }
+  return parseScenarioText(text, absolute);
+}
+
+Scenario parseScenarioText(const std::string &text, const std::string &absolute) {
+  const std::string prefix = "scenario " + absolute;
   Value root;
   json::ParseError syntax;
   if (!json::parse(text, &root, &syntax)) {

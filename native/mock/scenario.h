@@ -210,6 +210,8 @@ class InputError : public std::runtime_error {
 // Reads and validates a scenario file. Throws std::runtime_error whose what() is one line naming the
 // file, the JSON path (or line:column for syntax errors) and the problem.
 Scenario loadScenario(const std::string &path);
+// The same, from the file's text (absolute: the path it came from, for messages and relative paths).
+Scenario parseScenarioText(const std::string &text, const std::string &absolute);
 
 struct OpContext {
   std::size_t deviceCount = 0;
