@@ -293,7 +293,15 @@ typedef struct {
   X(OPTIONAL, nvmlDeviceGetProcessesUtilizationInfo,                                                      \
     (nvmlDevice_t device, nvmlProcessesUtilizationInfo_v1_t *procesesUtilInfo), (device, procesesUtilInfo)) \
   X(OPTIONAL, nvmlDeviceGetConfComputeMemSizeInfo, (nvmlDevice_t device, nvmlConfComputeMemSizeInfo_t *info), \
-    (device, info))
+    (device, info))                                                                                       \
+  X(OPTIONAL, nvmlDeviceGetSupportedEventTypes, (nvmlDevice_t device, unsigned long long *eventTypes),         \
+    (device, eventTypes))                                                                                     \
+  X(OPTIONAL, nvmlEventSetCreate, (nvmlEventSet_t *set), (set))                                                \
+  X(OPTIONAL, nvmlDeviceRegisterEvents, (nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set), \
+    (device, eventTypes, set))                                                                                \
+  X(OPTIONAL, nvmlEventSetWait_v2, (nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms),        \
+    (set, data, timeoutms))                                                                                   \
+  X(OPTIONAL, nvmlEventSetFree, (nvmlEventSet_t set), (set))
 
 /*
  * Functions vramguard itself never calls but the mock library serves, so that other NVML clients
@@ -358,15 +366,7 @@ typedef struct {
     (migDevice, device))                                                                                      \
   X(CLIENT, nvmlDeviceGetGpuInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))               \
   X(CLIENT, nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))           \
-  X(CLIENT, nvmlSystemGetProcessName, (unsigned int pid, char *name, unsigned int length), (pid, name, length)) \
-  X(CLIENT, nvmlDeviceGetSupportedEventTypes, (nvmlDevice_t device, unsigned long long *eventTypes),         \
-    (device, eventTypes))                                                                                     \
-  X(CLIENT, nvmlEventSetCreate, (nvmlEventSet_t *set), (set))                                                \
-  X(CLIENT, nvmlDeviceRegisterEvents, (nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set), \
-    (device, eventTypes, set))                                                                                \
-  X(CLIENT, nvmlEventSetWait_v2, (nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms),        \
-    (set, data, timeoutms))                                                                                   \
-  X(CLIENT, nvmlEventSetFree, (nvmlEventSet_t set), (set))
+  X(CLIENT, nvmlSystemGetProcessName, (unsigned int pid, char *name, unsigned int length), (pid, name, length))
 
 /* The process-list entry points take void * above because one name serves several record layouts
  * (v1, v2/v3, 535's 32-byte v3): the caller picks the stride. Each points at an array of records. */
