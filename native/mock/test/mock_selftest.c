@@ -2,11 +2,12 @@
  * Self-test of the mock NVML library, in C, through dlopen and the function-pointer types of
  * native/nvml_api.h (the way vramguard's loader sees it).
  *
- *   mock_selftest <path to libnvidia-ml.so.1> <native/mock/test/scenarios> [--legacy]
+ *   mock_selftest <path to libnvidia-ml.so.1> <native/mock/test/scenarios> [--era <era>, default 580]
  *
- * --legacy: the library was built with VG_MOCK_LEGACY_SYMBOLS=1; check that the versioned symbols are
- * absent and that the rest works. Exit status 0 when every check passed.
- * run_selftest.sh builds the variants and runs this under ASan/UBSan and valgrind too.
+ * --era: the driver era the library was built for; checks that it exports exactly what that driver
+ * exports, its versions and record layouts; era 580 also runs every other test (the client API, error
+ * injection, the control file, ...). Exit status 0 when every check passed.
+ * run_selftest.sh builds every era and runs this under ASan/UBSan, TSan and valgrind too.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
