@@ -234,8 +234,9 @@ VG_MOCK_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPci
 }
 
 VG_MOCK_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory) {
-  return deviceCall(Fn::nvmlDeviceGetMemoryInfo, device, [&](Session &, Device &d) -> nvmlReturn_t {
+  return deviceCall(Fn::nvmlDeviceGetMemoryInfo, device, [&](Session &s, Device &d) -> nvmlReturn_t {
     if (!memory) return NVML_ERROR(INVALID_ARGUMENT);
+    if (migParentRestricted(s, d)) return NVML_ERROR(NO_PERMISSION);
     // The v1 view counts the driver's reserved memory as used.
     const std::uint64_t used = saturatingAdd(d.memoryReserved, d.usedBytes());
     memory->total = d.memoryTotal;

@@ -154,6 +154,12 @@ struct UtilizationSample {
 // The samples newer than lastSeen (see utilization_samples.cc). Empty: the answer is NOT_FOUND.
 std::vector<UtilizationSample> utilizationSamples(const Session &s, const Device &d, unsigned long long lastSeen);
 
+// A MIG-enabled parent GPU answers memory and process queries to privileged callers only; a scenario
+// with "unprivileged": true is such a caller.
+inline bool migParentRestricted(const Session &s, const Device &d) {
+  return s.scenario.unprivileged && d.migMode && *d.migMode == 1;
+}
+
 inline nvmlReturn_t reportCudaDriverVersion(const Session &s, int *out) {
   if (!out) return NVML_ERROR(INVALID_ARGUMENT);
   *out = s.scenario.cudaDriverVersion;
@@ -170,7 +176,7 @@ inline nvmlReturn_t reportCudaDriverVersion(const Session &s, int *out) {
 #define VG_MOCK_PROCESS_LIST(name, typeMask, layout)                                              \
   VG_MOCK_EXPORT nvmlReturn_t name(nvmlDevice_t device, unsigned int *infoCount, void *infos) {  \
     return deviceCall(Fn::name, device, [&](Session &s, Device &d) -> nvmlReturn_t {                              \
-      (void)s;                                                                                    \
+      if (migParentRestricted(s, d)) return NVML_ERROR(NO_PERMISSION);                           \
       return listProcesses(d, typeMask, layout, infoCount, infos);                                \
     });                                                                                           \
   }

@@ -796,7 +796,7 @@ namespace {
 
 const char *const kScenarioKeys[] = {"driverVersion", "nvmlVersion",     "cudaDriverVersion", "era", "controlFile",
                                      "processUtilizationPeriodMs", "devices", "errors", "timeline", "libcudaPresent",
-                                     "errorSeed", nullptr};
+                                     "errorSeed", "unprivileged", nullptr};
 const char *const kTimelineKeys[] = {"atMs", "ops", nullptr};
 const std::size_t kMaxScenarioBytes = 64u << 20;
 
@@ -862,6 +862,7 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
   scenario.cudaDriverVersion = eraTraits(scenario.era).cudaDriverVersion;
   if (const Value *v = root.find("libcudaPresent")) scenario.libcudaPresent = readBool(*v, "$.libcudaPresent");
   if (const Value *v = root.find("errorSeed")) scenario.errorSeed = readUint64(*v, "$.errorSeed");
+  if (const Value *v = root.find("unprivileged")) scenario.unprivileged = readBool(*v, "$.unprivileged");
   if (const Value *v = root.find("driverVersion")) {
     scenario.driverVersion = readText(*v, "$.driverVersion", NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE);
   }

@@ -180,6 +180,7 @@ struct Scenario {
   std::string directory;  // its directory: relative paths in the scenario resolve against it
   Era era = Era::E580;     // always the library's own era (see buildEra)
   bool libcudaPresent = true;
+  bool unprivileged = false;   // MIG-enabled parents refuse memory and process queries (NO_PERMISSION)
   std::uint64_t errorSeed = 1;  // seeds the draws of error rules with a probability  // false: nvmlSystemGetCudaDriverVersion_v2 fails with LIBRARY_NOT_FOUND
   std::string driverVersion;
   std::string nvmlVersion;

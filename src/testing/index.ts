@@ -102,6 +102,8 @@ export interface MockScenario {
   libcudaPresent?: boolean;
   /** Seeds the draws of error rules that have a probability. */
   errorSeed?: number;
+  /** The caller lacks privileges: MIG-enabled devices refuse memory and process queries (NO_PERMISSION). */
+  unprivileged?: boolean;
   controlFile?: string;
   processUtilizationPeriodMs?: number;
   devices: MockDevice[];

@@ -94,3 +94,14 @@ it('says what decided the _v3 record size: symbols overrule a version string the
   expect(system.v3ProcessRecordBytes).toBe(24);
   expect(system.v3ProcessRecordEvidence).toBe('exported symbols (not the 535.43-535.86 set), overruling driver version 535.54.03');
 });
+
+it('a MIG-enabled parent read without privileges says NO_PERMISSION, not zero', () => {
+  mock = useMock({ unprivileged: true, devices: [mockDevice(0), mockDevice(1, 80, { migMode: true })] });
+  const [plain, parent] = nvml.readOnce().snapshot.devices;
+  expect(plain!.missing).toEqual({});
+  expect(parent!.memoryUsedBytes).toBeNull();
+  expect(parent!.missing.memoryUsedBytes).toMatchObject({ code: 'NO_PERMISSION' });
+  expect(parent!.processes).toBeNull();
+  expect(parent!.missing.processes).toMatchObject({ code: 'NO_PERMISSION', function: 'nvmlDeviceGetRunningProcessDetailList' });
+  expect(parent!.lost).toBe(false);
+});
