@@ -1,5 +1,8 @@
 # node-gyp build: the install-from-source and prebuild path (prebuildify drives node-gyp only).
-# Sources come from native/sources.json, the list CMakeLists.txt reads too.
+# Sources come from native/sources.json, the list CMakeLists.txt reads too. The mock NVML: one static
+# core and one library per driver era (see native/mock/mock_nvml.cc); the era list is sources.json's.
+# (gyp links a shared library's static dependencies whole, so the era's own entry points are not in the
+# core: era.cc includes the groups its era has.)
 {
   "targets": [
     {
@@ -19,17 +22,28 @@
       "libraries": ["-ldl", "-lpthread"]
     },
     {
+      "target_name": "nvidia-ml-mock-core",
+      "type": "static_library",
+      "sources": ["<!@(node -p \"require('./native/sources.json').mock.join(' ')\")"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"]
+    },
+    {
       "target_name": "nvidia-ml-mock",
       "type": "shared_library",
       "product_prefix": "lib",
       "product_name": "nvidia-ml",
       "product_extension": "so.1",
       "product_dir": "<(PRODUCT_DIR)/mock",
-      "sources": ["<!@(node -p \"require('./native/sources.json').mock.join(' ')\")"],
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=580000"],
       "include_dirs": ["native"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
       "ldflags": [
         "-Wl,-soname,libnvidia-ml.so.1",
         "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
@@ -39,18 +53,151 @@
       "libraries": ["-lpthread"]
     },
     {
-      "target_name": "nvidia-ml-mock-legacy",
+      "target_name": "nvidia-ml-mock-418",
       "type": "shared_library",
       "product_prefix": "lib",
-      "product_name": "nvidia-ml-legacy",
+      "product_name": "nvidia-ml-418",
       "product_extension": "so.1",
-      "product_dir": "<(PRODUCT_DIR)/mock-legacy",
-      "sources": ["<!@(node -p \"require('./native/sources.json').mock.join(' ')\")"],
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=418000"],
       "include_dirs": ["native"],
-      "defines": ["VG_MOCK_LEGACY_SYMBOLS=1"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-470",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-470",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=470000"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-510",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-510",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=510000"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-535.54",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-535.54",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=535054"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-535.98",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-535.98",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=535098"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-535.104",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-535.104",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=535104"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
+      "ldflags": [
+        "-Wl,-soname,libnvidia-ml.so.1",
+        "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",
+        "-static-libstdc++",
+        "-static-libgcc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "nvidia-ml-mock-550",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "product_name": "nvidia-ml-550",
+      "product_extension": "so.1",
+      "product_dir": "<(PRODUCT_DIR)/mock-eras",
+      "dependencies": ["nvidia-ml-mock-core"],
+      "sources": ["<!(node -p \"require('./native/sources.json').mockEra\")"],
+      "defines": ["VG_MOCK_BUILD_ERA=550000"],
+      "include_dirs": ["native"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra"],
       "ldflags": [
         "-Wl,-soname,libnvidia-ml.so.1",
         "-Wl,--version-script=<(module_root_dir)/native/mock/exports.map",

@@ -367,6 +367,21 @@ class SamplerWrap {
   JsStringTable strings_;  // what this sampler's JS reader has been given
 };
 
+// The loaded mock library's warnings, one string each (empty when NVML is not loaded or not the mock).
+Napi::Value MockWarnings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string text = NvmlLibrary::Instance().mockWarnings();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.Set(n++, text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // Worker termination and environment teardown: stop and join every sampler of this environment.
 void OnEnvironmentCleanup(void* arg) noexcept {
   auto* data = static_cast<AddonData*>(arg);
@@ -391,6 +406,7 @@ Napi::Value Init(Napi::Env env, Napi::Object exports) {
   exports.Set("snapshotLayout", SnapshotLayoutToJs(env));
   RegisterFileLock(env, exports);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("mockWarnings", NewFunction(env, "mockWarnings", &FunctionEntry<MockWarnings>));
   return exports;
 }
 

@@ -46,8 +46,7 @@ bool DevicePass::Open(const NvmlFunctionTable& nvml, const SystemInfo& system, c
       return false;
     }
   }
-  const DriverTraits traits =
-      DriverTraits::FromVersion(system.driverVersion.ok() ? system.driverVersion.value : std::string());
+  const DriverTraits traits = system.traits;  // driver version and exported symbols
   devices_ = std::move(devices);
   readers_.clear();
   for (uint32_t index : devices_) readers_.push_back(std::make_unique<DeviceReader>(nvml, index, traits));

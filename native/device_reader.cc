@@ -11,15 +11,7 @@ namespace vramguard {
 namespace {
 
 constexpr uint32_t kNotInMig = 0xFFFFFFFFu;
-// A process without a new utilization sample for this long is idle (the driver only reports non-zero).
-constexpr uint64_t kUtilizationHoldMicros = 2'000'000;
-
 bool IsLostCode(nvmlReturn_t rc) { return rc == NVML_GPU_IS_LOST || rc == NVML_GPU_NOT_FOUND; }
-
-// Entry points that say "not this version" rather than "not on this device".
-bool IsVersionProblem(nvmlReturn_t rc) {
-  return rc == NVML_FUNCTION_NOT_FOUND || rc == NVML_ARGUMENT_VERSION_MISMATCH;
-}
 
 template <typename Fn>
 nvmlReturn_t ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned size, Reading<std::string>& out) {
@@ -78,7 +70,9 @@ SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml) {
   rc = NVML_FUNCTION_NOT_FOUND;
   const char* cudaFunction = "nvmlSystemGetCudaDriverVersion_v2";
   if (nvml.nvmlSystemGetCudaDriverVersion_v2 != nullptr) rc = nvml.nvmlSystemGetCudaDriverVersion_v2(&cuda);
-  if (IsVersionProblem(rc) && nvml.nvmlSystemGetCudaDriverVersion != nullptr) {
+  // _v2 asks libcuda and fails (LIBRARY_NOT_FOUND) where none is mounted, e.g. a container with
+  // NVIDIA_DRIVER_CAPABILITIES=utility; the v1 call answers from the driver. Any failure falls back.
+  if (rc != NVML_SUCCESS && nvml.nvmlSystemGetCudaDriverVersion != nullptr) {
     cudaFunction = "nvmlSystemGetCudaDriverVersion";
     rc = nvml.nvmlSystemGetCudaDriverVersion(&cuda);
   }
@@ -94,7 +88,35 @@ SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml) {
   } else {
     info.deviceCount.Fail(rc, "nvmlDeviceGetCount_v2");
   }
+  info.traits = DriverTraits::Decide(info.driverVersion.ok() ? info.driverVersion.value : std::string(), nvml);
   return info;
+}
+
+DriverTraits DriverTraits::Decide(const std::string& driverVersion, const NvmlFunctionTable& nvml) {
+  DriverTraits traits;
+  const bool hasV3 = nvml.nvmlDeviceGetComputeRunningProcesses_v3 != nullptr;
+  const bool symbolsAllow32 = hasV3 && nvml.nvmlDeviceGetConfComputeMemSizeInfo != nullptr &&
+                              nvml.nvmlDeviceGetRunningProcessDetailList == nullptr;
+  unsigned major = 0, minor = 0;
+  const bool versionRead = std::sscanf(driverVersion.c_str(), "%u.%u", &major, &minor) == 2;
+  const bool versionSays32 = versionRead && major == 535 && minor >= 43 && minor <= 86;
+  const std::string version = versionRead ? "driver version " + driverVersion : "an unreadable driver version";
+  if (!hasV3) {
+    traits.evidence = "exported symbols: no _v3 process lists";
+  } else if (!versionRead) {
+    traits.v3ProcessRecordsAre32Bytes = symbolsAllow32;
+    traits.evidence = symbolsAllow32
+                          ? "exported symbols (nvmlDeviceGetConfComputeMemSizeInfo without "
+                            "nvmlDeviceGetRunningProcessDetailList: 535.43-535.86), driver version unreadable"
+                          : "exported symbols (not the 535.43-535.86 set), driver version unreadable";
+  } else if (versionSays32 && !symbolsAllow32) {
+    traits.evidence = "exported symbols (not the 535.43-535.86 set), overruling " + version;
+  } else {
+    traits.v3ProcessRecordsAre32Bytes = versionSays32;
+    traits.evidence = version + (symbolsAllow32 == versionSays32 ? " and exported symbols agree"
+                                                                 : ", exported symbols allow either");
+  }
+  return traits;
 }
 
 DriverTraits DriverTraits::FromVersion(const std::string& driverVersion) {
@@ -103,6 +125,7 @@ DriverTraits DriverTraits::FromVersion(const std::string& driverVersion) {
   if (std::sscanf(driverVersion.c_str(), "%u.%u", &major, &minor) == 2) {
     traits.v3ProcessRecordsAre32Bytes = major == 535 && minor >= 43 && minor <= 86;
   }
+  traits.evidence = "driver version " + driverVersion;
   return traits;
 }
 
@@ -133,6 +156,7 @@ bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSampl
   lost_ = true;
   out.lost = true;
   out.lostStatus.Fail(rc, function);
+  lostStatus_ = out.lostStatus;
   return true;
 }
 
@@ -143,8 +167,16 @@ bool DeviceReader::AcquireHandle(DeviceSample& out) {
   constexpr const char* fn = "nvmlDeviceGetHandleByIndex_v2";
   const nvmlReturn_t rc = nvml_.nvmlDeviceGetHandleByIndex_v2(index_, &handle);
   if (rc != NVML_SUCCESS) {
-    // Lost, or not ours to read (NO_PERMISSION in a restricted container): nothing can be read now.
-    if (!MarkLostIf(rc, fn, out)) FailAll(rc, fn, out);
+    // Lost, or not ours to read (NO_PERMISSION in a restricted container): nothing can be read now. A
+    // lost device whose probe fails otherwise stays lost, for the reason it was found lost.
+    if (!MarkLostIf(rc, fn, out)) {
+      if (lost_) {
+        out.lost = true;
+        out.lostStatus = lostStatus_;
+      } else {
+        FailAll(rc, fn, out);
+      }
+    }
     handle_ = nullptr;
     return false;
   }
@@ -164,6 +196,7 @@ void DeviceReader::FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out) {
                           &out.processUtilizationStatus}) {
     r->Fail(rc, fn);
   }
+  out.utilizationSamplesRejected = 0;
   out.processes.clear();
   out.processLayout = ProcessRecordLayout::kNone;
 }
@@ -282,8 +315,69 @@ void DeviceReader::ReadScalars(DeviceSample& out) {
   }
 }
 
+void DeviceReader::MergeProcess(uint8_t type, uint32_t pid, unsigned long long used, uint32_t gpuInstance,
+                                uint32_t computeInstance, DeviceSample& out) {
+  auto it = std::lower_bound(out.processes.begin(), out.processes.end(), pid,
+                             [](const ProcessSample& p, uint32_t value) { return p.pid < value; });
+  if (it == out.processes.end() || it->pid != pid) {
+    ProcessSample sample;
+    sample.pid = pid;
+    it = out.processes.insert(it, sample);
+  }
+  it->types |= type;
+  if (used != NVML_VALUE_NOT_AVAILABLE) {
+    // The same process in two lists reports the same allocation: take the larger, never the sum.
+    it->usedBytes = it->usedKnown ? std::max<uint64_t>(it->usedBytes, used) : used;
+    it->usedKnown = true;
+  }
+  if (gpuInstance != kNotInMig) it->gpuInstanceId = gpuInstance;
+  if (computeInstance != kNotInMig) it->computeInstanceId = computeInstance;
+}
+
+bool DeviceReader::ReadDetailList(ProcessList& list, unsigned mode, DeviceSample& out, nvmlReturn_t& status, bool& lost) {
+  constexpr const char* fn = "nvmlDeviceGetRunningProcessDetailList";
+  nvmlProcessDetailList_v1_t request;
+  nvmlReturn_t rc = NVML_INSUFFICIENT_SIZE;
+  if (detailBuffer_.empty()) detailBuffer_.resize(32);
+  for (int attempt = 0; attempt < 5 && rc == NVML_INSUFFICIENT_SIZE; ++attempt) {
+    std::memset(&request, 0, sizeof request);
+    request.version = nvmlProcessDetailList_v1;
+    request.mode = mode;
+    request.numProcArrayEntries = static_cast<unsigned>(detailBuffer_.size());
+    request.procArray = detailBuffer_.data();
+    rc = nvml_.nvmlDeviceGetRunningProcessDetailList(handle_, &request);
+    // The list can grow between calls: make room to spare and ask again.
+    if (rc == NVML_INSUFFICIENT_SIZE) detailBuffer_.resize(GrownCapacity(detailBuffer_.size(), request.numProcArrayEntries));
+  }
+  if (IsVersionProblem(rc)) {
+    detailListUsable_ = false;  // fall back to the *RunningProcesses chains for good
+    return false;
+  }
+  status = rc;
+  if (MarkLostIf(rc, fn, out)) {
+    lost = true;
+    return true;
+  }
+  if (rc != NVML_SUCCESS) return true;
+  if (list.type == kProcessCompute) out.processLayout = ProcessRecordLayout::kDetailList;
+  const unsigned count = std::min<unsigned>(request.numProcArrayEntries, static_cast<unsigned>(detailBuffer_.size()));
+  for (unsigned i = 0; i < count; ++i) {
+    const nvmlProcessDetail_v1_t& d = detailBuffer_[i];
+    MergeProcess(list.type, d.pid, d.usedGpuMemory, d.gpuInstanceId, d.computeInstanceId, out);
+  }
+  return true;
+}
+
 bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status,
                                    const char*& function) {
+  if (detailListUsable_ && nvml_.nvmlDeviceGetRunningProcessDetailList != nullptr) {
+    const unsigned mode = list.type == kProcessCompute    ? NVML_PROCESS_MODE_COMPUTE
+                          : list.type == kProcessGraphics ? NVML_PROCESS_MODE_GRAPHICS
+                                                          : NVML_PROCESS_MODE_MPS;
+    bool lost = false;
+    function = "nvmlDeviceGetRunningProcessDetailList";
+    if (ReadDetailList(list, mode, out, status, lost)) return !lost;
+  }
   status = NVML_FUNCTION_NOT_FOUND;
   function = "nvmlDeviceGetComputeRunningProcesses";
   while (list.current < list.entryPoints.size()) {
@@ -293,7 +387,8 @@ bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlRet
     nvmlReturn_t rc = entry.function(handle_, &count, recordBuffer_.data());
     // The process list can grow between the two calls: retry a few times with room to spare.
     for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
-      recordBuffer_.resize((static_cast<size_t>(count) + 8) * 2 * sizeof(vgNvmlProcessInfo_535_t));
+      const size_t entries = recordBuffer_.size() / sizeof(vgNvmlProcessInfo_535_t);
+      recordBuffer_.resize(GrownCapacity(entries, count) * sizeof(vgNvmlProcessInfo_535_t));
       count = static_cast<unsigned>(recordBuffer_.size() / entry.stride);
       rc = entry.function(handle_, &count, recordBuffer_.data());
     }
@@ -317,21 +412,7 @@ bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlRet
         std::memcpy(&computeInstance, record + offsetof(nvmlProcessInfo_v2_t, computeInstanceId),
                     sizeof computeInstance);
       }
-      auto it = std::lower_bound(out.processes.begin(), out.processes.end(), pid,
-                                 [](const ProcessSample& p, uint32_t value) { return p.pid < value; });
-      if (it == out.processes.end() || it->pid != pid) {
-        ProcessSample sample;
-        sample.pid = pid;
-        it = out.processes.insert(it, sample);
-      }
-      it->types |= list.type;
-      if (used != NVML_VALUE_NOT_AVAILABLE) {
-        // The same process in two lists reports the same allocation: take the larger, never the sum.
-        it->usedBytes = it->usedKnown ? std::max<uint64_t>(it->usedBytes, used) : used;
-        it->usedKnown = true;
-      }
-      if (gpuInstance != kNotInMig) it->gpuInstanceId = gpuInstance;
-      if (computeInstance != kNotInMig) it->computeInstanceId = computeInstance;
+      MergeProcess(list.type, pid, used, gpuInstance, computeInstance, out);
     }
     return true;
   }
@@ -355,64 +436,6 @@ bool DeviceReader::ReadProcesses(DeviceSample& out) {
   return true;
 }
 
-bool DeviceReader::ReadProcessUtilization(DeviceSample& out, uint64_t now) {
-  constexpr const char* fn = "nvmlDeviceGetProcessUtilization";
-  if (nvml_.nvmlDeviceGetProcessUtilization == nullptr) {
-    out.processUtilizationStatus.Fail(NVML_FUNCTION_NOT_FOUND, fn);
-    return true;
-  }
-  unsigned count = static_cast<unsigned>(utilizationBuffer_.size());
-  nvmlReturn_t rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
-  for (int attempt = 0; rc == NVML_INSUFFICIENT_SIZE && attempt < 4; ++attempt) {
-    utilizationBuffer_.resize((static_cast<size_t>(count) + 8) * 2);
-    count = static_cast<unsigned>(utilizationBuffer_.size());
-    rc = nvml_.nvmlDeviceGetProcessUtilization(handle_, utilizationBuffer_.data(), &count, lastSeenTimestamp_);
-  }
-  if (MarkLostIf(rc, fn, out)) return false;
-  if (rc == NVML_SUCCESS) {
-    // Newest sample per pid; pids without a sample were idle (the driver reports only non-zero ones).
-    lastUtilization_.clear();
-    unsigned long long newest = lastSeenTimestamp_;
-    for (unsigned i = 0; i < count; ++i) {
-      const nvmlProcessUtilizationSample_t& s = utilizationBuffer_[i];
-      newest = std::max(newest, s.timeStamp);
-      const UtilizationEntry entry{s.pid, s.smUtil, s.memUtil, s.encUtil, s.decUtil, s.timeStamp};
-      auto it = std::lower_bound(lastUtilization_.begin(), lastUtilization_.end(), s.pid,
-                                 [](const UtilizationEntry& e, uint32_t pid) { return e.pid < pid; });
-      if (it != lastUtilization_.end() && it->pid == s.pid) {
-        if (it->timeStamp < s.timeStamp) *it = entry;
-      } else {
-        lastUtilization_.insert(it, entry);
-      }
-    }
-    lastSeenTimestamp_ = newest;
-    lastUtilizationSampleMicros_ = now;
-    out.processUtilizationStatus.Set(0, fn);
-  } else if (rc == NVML_NOT_FOUND) {
-    // No new samples since lastSeen: keep the last ones for a while, then the processes are idle.
-    if (now - lastUtilizationSampleMicros_ > kUtilizationHoldMicros) lastUtilization_.clear();
-    out.processUtilizationStatus.Fail(NVML_NOT_FOUND, fn);
-  } else {
-    out.processUtilizationStatus.Fail(rc, fn);
-    for (ProcessSample& p : out.processes) p.utilizationKnown = false;
-    return true;
-  }
-  for (ProcessSample& p : out.processes) {
-    p.utilizationKnown = true;
-    auto it = std::lower_bound(lastUtilization_.begin(), lastUtilization_.end(), p.pid,
-                               [](const UtilizationEntry& e, uint32_t pid) { return e.pid < pid; });
-    if (it != lastUtilization_.end() && it->pid == p.pid) {
-      p.smUtilPercent = it->sm;
-      p.memUtilPercent = it->mem;
-      p.encUtilPercent = it->enc;
-      p.decUtilPercent = it->dec;
-    } else {
-      p.smUtilPercent = p.memUtilPercent = p.encUtilPercent = p.decUtilPercent = 0;
-    }
-  }
-  return true;
-}
-
 void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
   out.index = index_;
   out.sampledAtMicros = nowMicros;
@@ -431,6 +454,14 @@ void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
   }
   // Everything but identity is unknown while lost; the reason is the call that found it.
   if (lost_) FailAll(out.lostStatus.status, out.lostStatus.function, out);
+  // Lost before its identity could be read: the identity readings say so, not "not supported".
+  if (lost_ && !identityRead_ && identity_.uuid.status != out.lostStatus.status) {
+    ++identityVersion_;
+    for (Reading<std::string>* r : {&identity_.uuid, &identity_.name, &identity_.pciBusId}) {
+      r->Fail(out.lostStatus.status, out.lostStatus.function);
+    }
+    identity_.pciDeviceId.Fail(out.lostStatus.status, out.lostStatus.function);
+  }
   if (out.identityVersion != identityVersion_) {
     out.identity = identity_;
     out.identityVersion = identityVersion_;

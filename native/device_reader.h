@@ -15,20 +15,42 @@
 
 namespace vramguard {
 
+// What the driver's version and exported symbols tell us about its ABI.
+struct DriverTraits {
+  bool v3ProcessRecordsAre32Bytes = false;  // drivers 535.43 to 535.86
+  std::string evidence;                     // what decided it, one line (system info shows it)
+
+  // Drivers 535.43-535.86 wrote 32-byte records from the _v3 lists. They are the drivers that export
+  // nvmlDeviceGetConfComputeMemSizeInfo and not nvmlDeviceGetRunningProcessDetailList; the symbols can
+  // rule 32 bytes out for certain, the version string says which release it is. Both are used: the
+  // symbols overrule a version they contradict, and decide alone when the version is unreadable.
+  static DriverTraits Decide(const std::string& driverVersion, const NvmlFunctionTable& nvml);
+  static DriverTraits FromVersion(const std::string& driverVersion);  // version alone (no symbols known)
+};
+
 struct SystemInfo {
   Reading<std::string> driverVersion;
   Reading<std::string> nvmlVersion;
   Reading<int> cudaDriverVersion;  // e.g. 12040 for CUDA 12.4
   Reading<uint32_t> deviceCount;
+  DriverTraits traits;             // decided from driverVersion and the exported symbols
 };
 
 SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml);
 
-// What the driver version tells us about its ABI.
-struct DriverTraits {
-  bool v3ProcessRecordsAre32Bytes = false;  // drivers 535.43 to 535.86
-  static DriverTraits FromVersion(const std::string& driverVersion);
-};
+// Entry points that say "not this version" rather than "not on this device".
+inline bool IsVersionProblem(nvmlReturn_t rc) {
+  return rc == NVML_FUNCTION_NOT_FOUND || rc == NVML_ARGUMENT_VERSION_MISMATCH;
+}
+
+// Room for `needed` entries after an INSUFFICIENT_SIZE answer: some to spare (the list can grow between
+// calls), never growing on a count that already fits (an answer without a larger count), and capped.
+inline size_t GrownCapacity(size_t current, size_t needed) {
+  constexpr size_t kMaxEntries = 16384;
+  if (needed <= current) return current;
+  const size_t grown = (needed + 8) * 2;
+  return grown < kMaxEntries ? grown : kMaxEntries;
+}
 
 uint64_t NowMicrosRealtime();
 uint64_t NowNanosMonotonic();
@@ -59,6 +81,7 @@ class DeviceReader {
     uint32_t pid;
     uint32_t sm, mem, enc, dec;
     unsigned long long timeStamp;
+    uint64_t receivedMicros;  // wall clock of the pass that accepted it (held this long, then idle)
   };
 
   bool AcquireHandle(DeviceSample& out);
@@ -70,7 +93,15 @@ class DeviceReader {
   void ReadScalars(DeviceSample& out);
   bool ReadProcesses(DeviceSample& out);
   bool ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status, const char*& function);
+  // nvmlDeviceGetRunningProcessDetailList for one list; false when it is not usable on this driver.
+  bool ReadDetailList(ProcessList& list, unsigned mode, DeviceSample& out, nvmlReturn_t& status, bool& lost);
+  void MergeProcess(uint8_t type, uint32_t pid, unsigned long long used, uint32_t gpuInstance,
+                    uint32_t computeInstance, DeviceSample& out);
   bool ReadProcessUtilization(DeviceSample& out, uint64_t nowMicros);
+  // Fetches the samples newer than lastSeen into samples_ (newest entry point first). Returns the status.
+  nvmlReturn_t FetchUtilizationSamples(const char*& function);
+  // Keeps the valid samples of samples_, counting the rest; returns how many were refused.
+  uint32_t AcceptUtilizationSamples(const DeviceSample& out, uint64_t nowMicros);
   // Marks the device lost when rc says so; returns true when it did.
   bool MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out);
 
@@ -79,6 +110,7 @@ class DeviceReader {
   const DriverTraits traits_;
   nvmlDevice_t handle_ = nullptr;
   bool lost_ = false;
+  Reading<int> lostStatus_;  // the call that found the device lost (kept while it stays lost)
   DeviceIdentity identity_;
   bool identityRead_ = false;
   uint32_t identityVersion_ = 0;  // bumped on each identity read: samples copy the strings only then
@@ -86,8 +118,13 @@ class DeviceReader {
   ProcessList lists_[3];
   std::vector<unsigned char> recordBuffer_;
   std::vector<nvmlProcessUtilizationSample_t> utilizationBuffer_;
+  std::vector<nvmlProcessUtilizationInfo_v1_t> utilizationInfoBuffer_;
+  std::vector<nvmlProcessDetail_v1_t> detailBuffer_;
+  bool detailListUsable_ = true;       // demoted on a version problem
+  bool utilizationInfoUsable_ = true;  // likewise
+  std::vector<UtilizationEntry> samples_;  // this pass's answer, before validation
+  uint64_t rejectedTotal_ = 0;
   unsigned long long lastSeenTimestamp_ = 0;
-  uint64_t lastUtilizationSampleMicros_ = 0;
   std::vector<UtilizationEntry> lastUtilization_;  // sorted by pid
 };
 

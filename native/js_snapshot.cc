@@ -21,6 +21,8 @@ const char* LayoutName(ProcessRecordLayout layout) {
       return "v3";
     case ProcessRecordLayout::kV3Driver535:
       return "v3-535-32byte";
+    case ProcessRecordLayout::kDetailList:
+      return "detail-list-v1";
     default:
       return nullptr;
   }
@@ -76,6 +78,8 @@ void DeviceFields(Fields& f, const DeviceSample& d) {
   f.MissingIf("mpsProcesses", !d.mpsListStatus.ok() && !d.lost, d.mpsListStatus);
   f.MissingIf("processUtilization", UtilizationMissing(d.processUtilizationStatus.status), d.processUtilizationStatus);
   f.Boolean("processUtilizationFresh", d.processUtilizationStatus.status == NVML_SUCCESS);
+  f.Number("utilizationSamplesRejected", d.utilizationSamplesRejected);
+  f.Number("utilizationSamplesRejectedTotal", static_cast<double>(d.utilizationSamplesRejectedTotal));
   f.Number("sampledAt", d.sampledAtMicros / 1000.0);
   f.Number("readDurationMs", d.readNanos / 1e6);
 }

@@ -40,6 +40,8 @@ Napi::Object SystemToJs(Napi::Env env, const SystemInfo& info) {
     return Napi::String::New(env, std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10));
   });
   SetReading(o, missing, "deviceCount", info.deviceCount, [&](uint32_t v) { return Napi::Number::New(env, v); });
+  o.Set("v3ProcessRecordBytes", info.traits.v3ProcessRecordsAre32Bytes ? 32 : 24);
+  o.Set("v3ProcessRecordEvidence", info.traits.evidence);
   o.Set("missing", missing);
   return o;
 }

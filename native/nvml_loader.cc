@@ -84,6 +84,7 @@ NvmlAcquireResult NvmlLibrary::LoadLocked(const std::string& path) {
   loadedPath_ = path;
   table_ = table;
   mockInitError_ = reinterpret_cast<const char* (*)()>(dlsym(handle, "vramguardMockInitError"));
+  mockWarnings_ = reinterpret_cast<const char* (*)()>(dlsym(handle, "vramguardMockWarnings"));
   result.ok = true;
   return result;
 }

@@ -51,6 +51,9 @@ class NvmlLibrary {
 
   // Extension symbols exported by vramguard's mock library only (absent from NVIDIA's).
   bool isMock() const { return mockInitError_ != nullptr; }
+  // The mock's recent warnings (bad control-file lines, refused ops), one per line; "" when none or
+  // when the library is not the mock. Valid until this thread calls it again.
+  const char* mockWarnings() const { return mockWarnings_ != nullptr ? mockWarnings_() : ""; }
 
  private:
   NvmlLibrary() = default;
@@ -62,6 +65,7 @@ class NvmlLibrary {
   NvmlFunctionTable table_;
   int references_ = 0;
   const char* (*mockInitError_)() = nullptr;
+  const char* (*mockWarnings_)() = nullptr;
 };
 
 }  // namespace vramguard

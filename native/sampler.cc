@@ -66,10 +66,17 @@ bool Sampler::Start(ReadFailure* failure) {
   threadExited_.store(false, std::memory_order_release);
   running_.store(true, std::memory_order_release);
   thread_ = std::thread(&Sampler::Run, this);
+  // A lost GPU is reported within one event wait (100 ms) where the driver delivers critical XIDs.
+  lostGpuWatcher_.Start(nvml.table(), pass_.devices(), [this](uint32_t, unsigned long long) {
+    std::lock_guard<std::mutex> lock(stopMutex_);
+    passRequested_ = true;
+    stopSignal_.notify_all();
+  });
   return true;
 }
 
 void Sampler::Stop() {
+  lostGpuWatcher_.Stop();  // before the table it uses can go
   {
     std::lock_guard<std::mutex> lock(stopMutex_);
     stopRequested_ = true;
@@ -228,8 +235,12 @@ void Sampler::Run() {
       const auto now = std::chrono::steady_clock::now();
       if (next < now) next = now;  // a pass overran: skip the missed ticks rather than burst
       std::unique_lock<std::mutex> lock(stopMutex_);
-      stopSignal_.wait_until(lock, next, [this] { return stopRequested_; });
+      stopSignal_.wait_until(lock, next, [this] { return stopRequested_ || passRequested_; });
       if (stopRequested_) break;
+      if (passRequested_) {
+        passRequested_ = false;
+        next = std::chrono::steady_clock::now();  // the ticks go on from this pass
+      }
     }
   } catch (...) {
     // Nothing is expected to throw here (allocation failure at worst); never let it take the process.

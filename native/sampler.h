@@ -17,6 +17,7 @@
 
 #include "device_pass.h"
 #include "device_reader.h"
+#include "lost_gpu_watcher.h"
 #include "latest_buffer.h"
 #include "nvml_loader.h"
 #include "snapshot.h"
@@ -114,6 +115,8 @@ class Sampler {
   std::mutex stopMutex_;
   std::condition_variable stopSignal_;
   bool stopRequested_ = false;
+  bool passRequested_ = false;  // a critical XID came in: read now, not at the next tick
+  LostGpuWatcher lostGpuWatcher_;
   std::atomic<bool> running_{false};
   std::atomic<bool> threadExited_{true};
   bool holdsNvml_ = false;

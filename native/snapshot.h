@@ -57,7 +57,8 @@ enum class ProcessRecordLayout : uint8_t {
   kV1 = 1,         // 16-byte records, entry point without suffix
   kV2 = 2,         // 24-byte records from _v2
   kV3 = 3,         // 24-byte records from _v3
-  kV3Driver535 = 4 // 32-byte records from _v3 on drivers 535.43-535.86
+  kV3Driver535 = 4, // 32-byte records from _v3 on drivers 535.43-535.86
+  kDetailList = 5   // nvmlDeviceGetRunningProcessDetailList (535.104.05 on): versioned, 32-byte records
 };
 
 struct DeviceIdentity {
@@ -93,6 +94,11 @@ struct DeviceSample {
   Reading<int> graphicsListStatus;
   Reading<int> mpsListStatus;
   Reading<int> processUtilizationStatus;  // SUCCESS or NOT_FOUND (no new samples) are both fine
+  // Utilization samples the driver returned but the reader refused (pid in none of this pass's lists,
+  // a value above 100%, a timestamp not newer than the last accepted one or in the future): this pass,
+  // and since the reader started.
+  uint32_t utilizationSamplesRejected = 0;
+  uint64_t utilizationSamplesRejectedTotal = 0;
   std::vector<ProcessSample> processes;   // sorted by pid
 
   uint64_t sampledAtMicros = 0;  // wall clock (epoch) of the pass that read this device

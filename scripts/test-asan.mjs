@@ -24,16 +24,27 @@ run(process.execPath, [
 ]);
 
 const ubsan = 'halt_on_error=1:print_stacktrace=1';
+// --soak: the long fault-injection run only (npm run soak); CI (npm run test:asan) runs the short one.
+const soak = process.argv.includes('--soak');
 const scratch = mkdtempSync(join(tmpdir(), 'vramguard-asan-'));
 try {
-  console.log('== sampler harness under ASan + LeakSanitizer + UBSan');
-  run(join(out, 'sampler_harness'), [join(out, 'mock', 'libnvidia-ml.so.1'), scratch], {
+  const passes = soak ? '100000' : '10000';
+  console.log(`== fault harness: ${passes} passes over 8 GPUs, random errors on every NVML function, ASan + LSan + UBSan`);
+  run(join(out, 'fault_harness'), [join(out, 'mock', 'libnvidia-ml.so.1'), scratch, passes], {
     ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=23',
     UBSAN_OPTIONS: ubsan,
   });
+  if (!soak) {
+    console.log('== sampler harness under ASan + LeakSanitizer + UBSan');
+    run(join(out, 'sampler_harness'), [join(out, 'mock', 'libnvidia-ml.so.1'), scratch], {
+      ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=23',
+      UBSAN_OPTIONS: ubsan,
+    });
+  }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
+if (soak) process.exit(0);
 
 console.log('== native-facing tests through the sanitized addon and mock');
 const libasan = execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();

@@ -75,6 +75,7 @@ interface NativeBinding {
   napiVersion: number;
   snapshotLayout: PackedLayout;
   returnCodeName(returnValue: number): string;
+  mockWarnings(): string[];
   probe(libraryPath?: string): NativeProbe | NativeFailure;
   readOnce(libraryPath?: string, devices?: number[]): { ok: true; system: SystemInfo; snapshot: PackedSnapshot } | NativeFailure;
   /** flock(fd, LOCK_EX | LOCK_NB): false when another holds it (native/file_lock.cc). */
@@ -285,3 +286,11 @@ export function startFailure(result: NativeFailure): NvmlError {
 }
 
 export type { NativeFailure, NativeStart };
+
+/**
+ * The mock NVML library's recent warnings (bad control-file lines, refused ops), oldest first; empty when
+ * NVML is not loaded in this process or is not vramguard's mock.
+ */
+export function mockWarnings(): string[] {
+  return binding().mockWarnings();
+}

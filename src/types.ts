@@ -5,7 +5,8 @@ import type { NvmlReason } from './errors';
 export type ProcessType = 'compute' | 'graphics' | 'mps';
 
 /** Which record layout the process lists were read with (see README, "driver eras"). */
-export type ProcessRecordLayout = 'v3' | 'v3-535-32byte' | 'v2' | 'v1';
+/** How the process lists were read: detail-list-v1 is nvmlDeviceGetRunningProcessDetailList (535.104.05 on). */
+export type ProcessRecordLayout = 'detail-list-v1' | 'v3' | 'v3-535-32byte' | 'v2' | 'v1';
 
 export interface ProcessSample {
   pid: number;
@@ -53,6 +54,13 @@ export interface DeviceSample {
   processes: ProcessSample[] | null;
   /** False when NVML had no new per-process utilization samples this pass (values carried over). */
   processUtilizationFresh: boolean;
+  /**
+   * Per-process utilization samples the driver returned and the reader refused this pass (pid in no
+   * process list, a value above 100%, a timestamp not newer than the last or in the future), and since
+   * the reader started.
+   */
+  utilizationSamplesRejected: number;
+  utilizationSamplesRejectedTotal: number;
   /** When this device was read, milliseconds since the epoch. */
   sampledAt: number;
   readDurationMs: number;
@@ -75,5 +83,9 @@ export interface SystemInfo {
   /** e.g. "12.4" */
   cudaDriverVersion: string | null;
   deviceCount: number | null;
+  /** Record size the _v3 process lists are read with: 32 on drivers 535.43-535.86, else 24. */
+  v3ProcessRecordBytes: 24 | 32;
+  /** What decided it (the driver version, the exported symbols, or both), one line. */
+  v3ProcessRecordEvidence: string;
   missing: Partial<Record<string, NvmlReason>>;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <initializer_list>
 #include <utility>
 
@@ -20,6 +21,7 @@ namespace {
 const char *const kFnNames[kFnCount] = {
 #define VG_MOCK_FN_NAME(requirement, name, params, args) #name,
     VG_NVML_FUNCTIONS(VG_MOCK_FN_NAME)
+    VG_NVML_CLIENT_FUNCTIONS(VG_MOCK_FN_NAME)
 #undef VG_MOCK_FN_NAME
     "nvmlErrorString",
 };
@@ -42,35 +44,56 @@ bool fnByName(const std::string &name, Fn *out) {
 }
 
 bool fnTakesDevice(Fn fn) {
-  return std::strncmp(fnName(fn), "nvmlDevice", 10) == 0 && fn != Fn::nvmlDeviceGetCount_v2;
-}
-
-const char *eraName(Era era) {
-  switch (era) {
-    case Era::Current: return "current";
-    case Era::V3_32: return "v3-32";
-    case Era::NoMemoryV2: return "no-memory-v2";
-    case Era::V1Only: return "v1-only";
-  }
-  return "?";
-}
-
-bool fnExistsInEra(Fn fn, Era era) {
-  if (era == Era::Current || era == Era::V3_32) return true;
-  if (fn == Fn::nvmlDeviceGetMemoryInfo_v2) return false;
-  if (era == Era::NoMemoryV2) return true;
-  switch (fn) {  // Era::V1Only
-    case Fn::nvmlSystemGetCudaDriverVersion_v2:
-    case Fn::nvmlDeviceGetComputeRunningProcesses_v2:
-    case Fn::nvmlDeviceGetComputeRunningProcesses_v3:
-    case Fn::nvmlDeviceGetGraphicsRunningProcesses_v2:
-    case Fn::nvmlDeviceGetGraphicsRunningProcesses_v3:
-    case Fn::nvmlDeviceGetMPSComputeRunningProcesses_v2:
-    case Fn::nvmlDeviceGetMPSComputeRunningProcesses_v3:
+  switch (fn) {
+    case Fn::nvmlDeviceGetCount_v2:
+    case Fn::nvmlDeviceGetCount:
+    case Fn::nvmlDeviceGetHandleByUUID:
+    case Fn::nvmlDeviceGetHandleByPciBusId_v2:
+    case Fn::nvmlDeviceGetHandleByPciBusId:
       return false;
     default:
-      return true;
+      return std::strncmp(fnName(fn), "nvmlDevice", 10) == 0;
   }
+}
+
+bool isInitFunction(Fn fn) { return fn == Fn::nvmlInit_v2 || fn == Fn::nvmlInit || fn == Fn::nvmlInitWithFlags; }
+
+namespace {
+// Default versions are releases of each branch; CUDA versions are what those drivers report.
+const EraTraits kEras[] = {
+    {Era::E418, "418", 418000, "418.226.00", 10010, false},
+    {Era::E470, "470", 470000, "470.256.02", 11040, false},
+    {Era::E510, "510", 510000, "510.108.03", 11060, false},
+    {Era::E535_54, "535.54", 535054, "535.54.03", 12020, true},
+    {Era::E535_98, "535.98", 535098, "535.98", 12020, false},
+    {Era::E535_104, "535.104", 535104, "535.104.05", 12020, false},
+    {Era::E550, "550", 550000, "550.54.15", 12040, false},
+    {Era::E580, "580", 580000, "580.65.06", 13000, false},
+};
+}  // namespace
+
+const EraTraits &eraTraits(Era era) {
+  for (const EraTraits &traits : kEras) {
+    if (traits.era == era) return traits;
+  }
+  return kEras[sizeof kEras / sizeof kEras[0] - 1];
+}
+
+Era eraByNumber(int number) {
+  for (const EraTraits &traits : kEras) {
+    if (traits.number == number) return traits.era;
+  }
+  return Era::E580;
+}
+
+bool eraByName(const std::string &name, Era *out) {
+  for (const EraTraits &traits : kEras) {
+    if (name == traits.name) {
+      *out = traits.era;
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---- Return codes --------------------------------------------------------------------------------------
@@ -85,6 +108,7 @@ const char *returnCodeName(nvmlReturn_t code) {
   }
 }
 
+// The texts NVIDIA's nvmlErrorString returns (as NVIDIA's own DCGM table has them, where it has them).
 const char *returnCodeText(nvmlReturn_t code) {
   switch (code) {
     case NVML_SUCCESS: return "Success";
@@ -103,20 +127,22 @@ const char *returnCodeText(nvmlReturn_t code) {
     case NVML_ERROR(FUNCTION_NOT_FOUND): return "Function Not Found";
     case NVML_ERROR(CORRUPTED_INFOROM): return "Corrupted infoROM";
     case NVML_ERROR(GPU_IS_LOST): return "GPU is lost";
-    case NVML_ERROR(RESET_REQUIRED): return "GPU requires restart";
-    case NVML_ERROR(OPERATING_SYSTEM): return "The operating system has blocked the request";
-    case NVML_ERROR(LIB_RM_VERSION_MISMATCH): return "RM has detected an NVML/RM version mismatch";
+    case NVML_ERROR(RESET_REQUIRED): return "GPU requires reset";
+    case NVML_ERROR(OPERATING_SYSTEM): return "GPU access blocked by the operating system";
+    case NVML_ERROR(LIB_RM_VERSION_MISMATCH): return "Driver/library version mismatch";
     case NVML_ERROR(IN_USE): return "In use by another client";
     case NVML_ERROR(MEMORY): return "Insufficient Memory";
     case NVML_ERROR(NO_DATA): return "No data";
-    case NVML_ERROR(VGPU_ECC_NOT_ENABLED): return "ECC is not enabled on the vGPU";
-    case NVML_ERROR(INSUFFICIENT_RESOURCES): return "Insufficient resources";
+    case NVML_ERROR(VGPU_ECC_NOT_SUPPORTED): return "vGPU ECC Not Supported";
+    case NVML_ERROR(INSUFFICIENT_RESOURCES): return "Insufficient Resources";
     case NVML_ERROR(FREQ_NOT_SUPPORTED): return "Frequency not supported";
     case NVML_ERROR(ARGUMENT_VERSION_MISMATCH): return "Argument version mismatch";
     case NVML_ERROR(DEPRECATED): return "Deprecated";
     case NVML_ERROR(NOT_READY): return "Not ready";
     case NVML_ERROR(GPU_NOT_FOUND): return "GPU not found";
     case NVML_ERROR(INVALID_STATE): return "Invalid state";
+    case NVML_ERROR(RESET_TYPE_NOT_SUPPORTED): return "Reset type not supported";
+    case NVML_ERROR(UNKNOWN): return "Unknown Error";
     default: return "Unknown Error";
   }
 }
@@ -311,7 +337,7 @@ Fn readFunction(const Value &value, const std::string &path) {
   if (!value.isString()) throw InputError(path, "expected an NVML function name, got " + value.describe());
   if (!fnByName(value.text, &fn)) {
     throw InputError(path, "unknown function " + json::quote(value.text) +
-                               " (expected one of the NVML functions vramguard calls, e.g. nvmlDeviceGetPowerUsage)");
+                               " (expected one of the NVML functions the mock serves, e.g. nvmlDeviceGetPowerUsage)");
   }
   return fn;
 }
@@ -339,7 +365,7 @@ nvmlReturn_t readReturnCode(const Value &value, const std::string &path) {
 
 const char *const kProcessKeys[] = {"pid",           "usedBytes",      "type",           "gpuInstanceId",
                                     "computeInstanceId", "smUtilPercent", "memUtilPercent", "encUtilPercent",
-                                    "decUtilPercent", "followPid",     nullptr};
+                                    "decUtilPercent", "followPid",     "name",           nullptr};
 
 // Sets the process fields present in object (pid included when present).
 void applyProcessFields(const Value &object, Process *process, const std::string &path) {
@@ -368,17 +394,71 @@ void applyProcessFields(const Value &object, Process *process, const std::string
       process->decUtilPercent = readPercent(v, at);
     } else if (m.key == "followPid") {
       process->followPid = readBool(v, at);
+    } else if (m.key == "name") {
+      process->name = readNullable<std::string>(v, at, [](const Value &x, const std::string &p) { return readText(x, p, 256); });
     }
   }
 }
 
 const char *const kDeviceKeys[] = {"name",   "uuid",        "pciBusId",           "pciDeviceId", "memory",
                                    "utilization", "temperatureCelsius", "power", "clocks",      "lost",
-                                   "processes", nullptr};
+                                   "processes", "maxClocks", "minorNumber", "fanSpeedPercent", "performanceState",
+                                   "computeMode", "persistenceMode", "displayActive", "displayMode",
+                                   "encoderUtilPercent", "decoderUtilPercent", "bar1Memory", "cudaComputeCapability",
+                                   "architecture", "migMode", "handleLost", "processUtilizationJunk", nullptr};
+const char *const kMaxClockKeys[] = {"graphicsMhz", "smMhz", "memoryMhz", "videoMhz", nullptr};
+const char *const kBar1Keys[] = {"total", "used", nullptr};
+const char *const kCapabilityKeys[] = {"major", "minor", nullptr};
+
+std::uint32_t readBoolAsUint(const Value &value, const std::string &path) { return readBool(value, path) ? 1u : 0u; }
+
+// The nullable integer device fields that map one to one onto an entry point's answer.
+struct ScalarField {
+  const char *key;
+  std::optional<std::uint32_t> Device::*member;
+  std::uint32_t min, max;
+  bool boolean;
+};
+const ScalarField kScalarFields[] = {
+    {"minorNumber", &Device::minorNumber, 0, UINT32_MAX, false},
+    {"fanSpeedPercent", &Device::fanSpeedPercent, 0, 100, false},
+    {"performanceState", &Device::performanceState, 0, 15, false},
+    {"computeMode", &Device::computeMode, 0, 3, false},
+    {"persistenceMode", &Device::persistenceMode, 0, 1, true},
+    {"displayActive", &Device::displayActive, 0, 1, true},
+    {"displayMode", &Device::displayMode, 0, 1, true},
+    {"encoderUtilPercent", &Device::encoderUtilPercent, 0, 100, false},
+    {"decoderUtilPercent", &Device::decoderUtilPercent, 0, 100, false},
+    {"architecture", &Device::architecture, 0, UINT32_MAX, false},
+    {"migMode", &Device::migMode, 0, 1, true},
+};
+
+// Sets a group of nullable leaves from an object (or clears them all for null).
+void readClockGroup(const Value &v, const std::string &at, const char *const *keys,
+                    std::initializer_list<std::optional<std::uint32_t> *> leaves) {
+  if (v.isNull()) {
+    for (auto *leaf : leaves) *leaf = std::nullopt;
+    return;
+  }
+  requireObject(v, at);
+  checkKeys(v, at, keys);
+  std::size_t i = 0;
+  for (auto *leaf : leaves) {
+    if (const Value *x = v.find(keys[i])) *leaf = readNullable<std::uint32_t>(*x, memberPath(at, keys[i]), readUint32);
+    ++i;
+  }
+}
 const char *const kMemoryKeys[] = {"total", "reserved", "otherUsed", nullptr};
 const char *const kUtilizationKeys[] = {"gpuPercent", "memoryPercent", nullptr};
 const char *const kPowerKeys[] = {"usageMilliwatts", "limitMilliwatts", nullptr};
-const char *const kClockKeys[] = {"smMhz", "memoryMhz", nullptr};
+const char *const kClockKeys[] = {"smMhz", "memoryMhz", "graphicsMhz", "videoMhz", nullptr};
+
+const ScalarField *findScalarField(const std::string &key) {
+  for (const ScalarField &field : kScalarFields) {
+    if (key == field.key) return &field;
+  }
+  return nullptr;
+}
 
 // Sets the device fields present in object; nested objects merge, null groups clear all their leaves.
 // "processes" is only accepted when processesAllowed (the scenario's device list, not setDevice).
@@ -433,20 +513,52 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
         device->powerLimitMilliwatts = readNullable<std::uint32_t>(*x, memberPath(at, "limitMilliwatts"), readUint32);
       }
     } else if (m.key == "clocks") {
+      readClockGroup(v, at, kClockKeys,
+                     {&device->smClockMhz, &device->memoryClockMhz, &device->graphicsClockMhz, &device->videoClockMhz});
+    } else if (m.key == "maxClocks") {
+      readClockGroup(v, at, kMaxClockKeys,
+                     {&device->maxGraphicsClockMhz, &device->maxSmClockMhz, &device->maxMemoryClockMhz,
+                      &device->maxVideoClockMhz});
+    } else if (m.key == "bar1Memory") {
       if (v.isNull()) {
-        device->smClockMhz = device->memoryClockMhz = std::nullopt;
+        device->bar1Total = std::nullopt;
         continue;
       }
       requireObject(v, at);
-      checkKeys(v, at, kClockKeys);
-      if (const Value *x = v.find("smMhz")) {
-        device->smClockMhz = readNullable<std::uint32_t>(*x, memberPath(at, "smMhz"), readUint32);
+      checkKeys(v, at, kBar1Keys);
+      if (const Value *x = v.find("total")) device->bar1Total = readUint64(*x, memberPath(at, "total"));
+      if (const Value *x = v.find("used")) device->bar1Used = readUint64(*x, memberPath(at, "used"));
+      if (device->bar1Total && device->bar1Used > *device->bar1Total) {
+        throw InputError(at, "used " + std::to_string(device->bar1Used) + " exceeds total " +
+                                 std::to_string(*device->bar1Total) + " bytes");
       }
-      if (const Value *x = v.find("memoryMhz")) {
-        device->memoryClockMhz = readNullable<std::uint32_t>(*x, memberPath(at, "memoryMhz"), readUint32);
+    } else if (m.key == "cudaComputeCapability") {
+      if (v.isNull()) {
+        device->cudaComputeCapabilityMajor = std::nullopt;
+        continue;
       }
+      requireObject(v, at);
+      checkKeys(v, at, kCapabilityKeys);
+      if (const Value *x = v.find("major")) {
+        device->cudaComputeCapabilityMajor = static_cast<std::uint32_t>(readUintInRange(*x, memberPath(at, "major"), 1, 99));
+      }
+      if (const Value *x = v.find("minor")) {
+        device->cudaComputeCapabilityMinor = static_cast<std::uint32_t>(readUintInRange(*x, memberPath(at, "minor"), 0, 9));
+      }
+    } else if (m.key == "handleLost") {
+      device->handleLost = readBool(v, at);
+    } else if (m.key == "processUtilizationJunk") {
+      device->processUtilizationJunk = readBool(v, at);
     } else if (m.key == "lost") {
       device->lost = readBool(v, at);
+    } else if (const ScalarField *field = findScalarField(m.key)) {
+      if (v.isNull()) {
+        device->*field->member = std::nullopt;
+      } else if (field->boolean) {
+        device->*field->member = readBoolAsUint(v, at);
+      } else {
+        device->*field->member = static_cast<std::uint32_t>(readUintInRange(v, at, field->min, field->max));
+      }
     } else if (m.key == "processes") {
       if (!processesAllowed) {
         throw InputError(at, "setDevice cannot replace processes (use setProcess and removeProcess)");
@@ -467,8 +579,18 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
 
 // ---- Error rules and ops -------------------------------------------------------------------------------
 
-const char *const kErrorRuleKeys[] = {"function", "device", "return", "count", nullptr};
-const char *const kInjectErrorKeys[] = {"op", "function", "device", "return", "count", nullptr};
+const char *const kErrorRuleKeys[] = {"function", "device", "return", "count", "probability", nullptr};
+const char *const kInjectErrorKeys[] = {"op", "function", "device", "return", "count", "probability", nullptr};
+
+// A probability: a JSON number from 0 to 1 (fractions allowed here, unlike everywhere else).
+double readProbability(const Value &value, const std::string &path) {
+  if (value.type == Value::Type::Number) {
+    char *end = nullptr;
+    const double p = std::strtod(value.text.c_str(), &end);
+    if (end && *end == '\0' && p >= 0.0 && p <= 1.0) return p;
+  }
+  throw InputError(path, "expected a probability from 0 to 1, got " + value.describe());
+}
 
 ErrorRule parseErrorRule(const Value &object, const std::string &path, std::size_t deviceCount, bool isOp) {
   requireObject(object, path);
@@ -476,18 +598,25 @@ ErrorRule parseErrorRule(const Value &object, const std::string &path, std::size
   ErrorRule rule;
   const Value *function = object.find("function");
   if (!function) throw InputError(path, "missing required key \"function\"");
-  rule.function = readFunction(*function, memberPath(path, "function"));
+  if (function->isString() && function->text == "*") {
+    rule.anyFunction = true;  // every function (an injected error on nvmlErrorString makes it NULL)
+  } else {
+    rule.function = readFunction(*function, memberPath(path, "function"));
+  }
   const Value *code = object.find("return");
   if (!code) throw InputError(path, "missing required key \"return\"");
   rule.code = readReturnCode(*code, memberPath(path, "return"));
   if (const Value *device = object.find("device")) {
-    if (!fnTakesDevice(rule.function)) {
+    if (!rule.anyFunction && !fnTakesDevice(rule.function)) {
       throw InputError(memberPath(path, "device"), std::string(fnName(rule.function)) + " does not act on a device");
     }
     rule.device = readDeviceIndex(*device, memberPath(path, "device"), deviceCount);
   }
   if (const Value *count = object.find("count")) {
     rule.remaining = readUintInRange(*count, memberPath(path, "count"), 1, UINT64_MAX);
+  }
+  if (const Value *probability = object.find("probability")) {
+    rule.probability = readProbability(*probability, memberPath(path, "probability"));
   }
   return rule;
 }
@@ -665,8 +794,9 @@ void checkDevices(const std::vector<Device> &devices) {
 
 namespace {
 
-const char *const kScenarioKeys[] = {"driverVersion", "nvmlVersion", "cudaDriverVersion", "era", "controlFile",
-                                     "processUtilizationPeriodMs", "devices", "errors", "timeline", nullptr};
+const char *const kScenarioKeys[] = {"driverVersion", "nvmlVersion",     "cudaDriverVersion", "era", "controlFile",
+                                     "processUtilizationPeriodMs", "devices", "errors", "timeline", "libcudaPresent",
+                                     "errorSeed", "unprivileged", nullptr};
 const char *const kTimelineKeys[] = {"atMs", "ops", nullptr};
 const std::size_t kMaxScenarioBytes = 64u << 20;
 
@@ -704,23 +834,19 @@ std::string readFile(const std::string &path) {
   return text;
 }
 
+// The scenario's era must be this library's: each era is its own library (its exports differ).
 Era readEra(const Value &value, const std::string &path) {
-  if (value.isString()) {
-    for (Era era : {Era::Current, Era::V3_32, Era::NoMemoryV2, Era::V1Only}) {
-      if (value.text == eraName(era)) return era;
-    }
+  const EraTraits &own = eraTraits(buildEra());
+  Era era;
+  if (!value.isString() || !eraByName(value.text, &era)) {
+    throw InputError(path, "expected a driver era (\"418\", \"470\", \"510\", \"535.54\", \"535.98\", \"535.104\", "
+                           "\"550\" or \"580\"), got " + value.describe());
   }
-  throw InputError(path, "expected \"current\", \"v3-32\", \"no-memory-v2\" or \"v1-only\", got " + value.describe());
-}
-
-const char *defaultDriverVersion(Era era) {
-  switch (era) {
-    case Era::Current: return "550.54.15";
-    case Era::V3_32: return "535.54.03";
-    case Era::NoMemoryV2: return "470.182.03";
-    case Era::V1Only: return "418.226.00";
+  if (era != own.era) {
+    throw InputError(path, "era " + value.describe() + " needs the mock library built for it (mock-eras/libnvidia-ml-" +
+                               value.text + ".so.1); this library imitates era \"" + own.name + "\"");
   }
-  return "550.54.15";
+  return era;
 }
 
 Scenario parseScenario(const Value &root, const std::string &absolute) {
@@ -730,8 +856,13 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
   requireObject(root, "$");
   checkKeys(root, "$", kScenarioKeys);
 
+  scenario.era = buildEra();
   if (const Value *v = root.find("era")) scenario.era = readEra(*v, "$.era");
-  scenario.driverVersion = defaultDriverVersion(scenario.era);
+  scenario.driverVersion = eraTraits(scenario.era).driverVersion;
+  scenario.cudaDriverVersion = eraTraits(scenario.era).cudaDriverVersion;
+  if (const Value *v = root.find("libcudaPresent")) scenario.libcudaPresent = readBool(*v, "$.libcudaPresent");
+  if (const Value *v = root.find("errorSeed")) scenario.errorSeed = readUint64(*v, "$.errorSeed");
+  if (const Value *v = root.find("unprivileged")) scenario.unprivileged = readBool(*v, "$.unprivileged");
   if (const Value *v = root.find("driverVersion")) {
     scenario.driverVersion = readText(*v, "$.driverVersion", NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE);
   }
@@ -817,13 +948,17 @@ Scenario parseScenario(const Value &root, const std::string &absolute) {
 
 Scenario loadScenario(const std::string &path) {
   const std::string absolute = absolutePath(path);
-  const std::string prefix = "scenario " + absolute;
   std::string text;
   try {
     text = readFile(absolute);
   } catch (const std::exception &e) {
-    throw std::runtime_error(prefix + ": " + e.what());
+    throw std::runtime_error("scenario " + absolute + ": " + e.what());
   }
+  return parseScenarioText(text, absolute);
+}
+
+Scenario parseScenarioText(const std::string &text, const std::string &absolute) {
+  const std::string prefix = "scenario " + absolute;
   Value root;
   json::ParseError syntax;
   if (!json::parse(text, &root, &syntax)) {

@@ -19,11 +19,12 @@ namespace vgmock {
 
 // ---- Functions -----------------------------------------------------------------------------------------
 
-// Every NVML entry point vramguard uses (the header's list), plus nvmlErrorString. Error rules and call
+// Every NVML entry point the mock serves (the header's two lists), plus nvmlErrorString. Error rules and call
 // statistics name functions by these.
 enum class Fn : int {
 #define VG_MOCK_FN_ENUMERATOR(requirement, name, params, args) name,
   VG_NVML_FUNCTIONS(VG_MOCK_FN_ENUMERATOR)
+  VG_NVML_CLIENT_FUNCTIONS(VG_MOCK_FN_ENUMERATOR)
 #undef VG_MOCK_FN_ENUMERATOR
   nvmlErrorString,
 };
@@ -34,18 +35,28 @@ bool fnByName(const std::string &name, Fn *out);
 // Whether calls of fn concern one device, so that an error rule's "device" can aim at them.
 // nvmlDeviceGetHandleByIndex_v2 counts (its index is the device); nvmlDeviceGetCount_v2 does not.
 bool fnTakesDevice(Fn fn);
+// nvmlInit_v2, nvmlInit and nvmlInitWithFlags: the calls that can start a session.
+bool isInitFunction(Fn fn);
 
 // ---- Driver eras ---------------------------------------------------------------------------------------
 
-enum class Era {
-  Current,     // every function works; _v3 process records are 24 bytes
-  V3_32,       // 535.43-535.86: _v3 process records are 32 bytes
-  NoMemoryV2,  // before 510: no nvmlDeviceGetMemoryInfo_v2
-  V1Only,      // old drivers: no _v2/_v3 entry points at all
+// The driver generations the mock imitates. Each has its own library (era.cc), exporting what that
+// driver's libnvidia-ml exports; a scenario's "era" must name the library's own era (or be left out).
+enum class Era { E418, E470, E510, E535_54, E535_98, E535_104, E550, E580 };
+
+struct EraTraits {
+  Era era;
+  const char *name;           // "418", "535.54", ... (scenario "era", library file names)
+  int number;                 // major * 1000 + minor, as VG_MOCK_BUILD_ERA
+  const char *driverVersion;  // default nvmlSystemGetDriverVersion
+  int cudaDriverVersion;      // default nvmlSystemGetCudaDriverVersion[_v2]
+  bool v3Records32Bytes;      // the _v3 process lists write 32-byte records (535.43 to 535.86)
 };
-const char *eraName(Era era);
-// False where the era's driver lacks fn: the mock then answers NVML_ERROR_FUNCTION_NOT_FOUND.
-bool fnExistsInEra(Fn fn, Era era);
+const EraTraits &eraTraits(Era era);
+Era eraByNumber(int number);  // the era with that number; E580 for unknown numbers
+bool eraByName(const std::string &name, Era *out);
+// The era this library imitates (defined by era.cc, compiled once per library).
+Era buildEra();
 
 // ---- Return codes --------------------------------------------------------------------------------------
 
@@ -73,6 +84,7 @@ struct Process {
   std::uint32_t encUtilPercent = 0;
   std::uint32_t decUtilPercent = 0;
   bool followPid = false;  // drop once no live process has this pid
+  std::optional<std::string> name;  // nvmlSystemGetProcessName; nullopt: read from /proc
 
   bool hasUtilization() const { return smUtilPercent || memUtilPercent || encUtilPercent || decUtilPercent; }
 };
@@ -94,7 +106,30 @@ struct Device {
   std::optional<std::uint32_t> powerLimitMilliwatts = 300000u;
   std::optional<std::uint32_t> smClockMhz = 1410u;
   std::optional<std::uint32_t> memoryClockMhz = 1593u;
+  std::optional<std::uint32_t> graphicsClockMhz = 1410u;
+  std::optional<std::uint32_t> videoClockMhz = 1275u;
+  std::optional<std::uint32_t> maxSmClockMhz;        // maxClocks: unset means NOT_SUPPORTED
+  std::optional<std::uint32_t> maxMemoryClockMhz;
+  std::optional<std::uint32_t> maxGraphicsClockMhz;
+  std::optional<std::uint32_t> maxVideoClockMhz;
+  std::optional<std::uint32_t> minorNumber;          // default: the device index
+  std::optional<std::uint32_t> fanSpeedPercent;      // datacenter GPUs have no fan: NOT_SUPPORTED
+  std::optional<std::uint32_t> performanceState = 0u;  // P0
+  std::optional<std::uint32_t> computeMode = 0u;       // NVML_COMPUTEMODE_DEFAULT
+  std::optional<std::uint32_t> persistenceMode = 1u;   // enabled
+  std::optional<std::uint32_t> displayActive = 0u;
+  std::optional<std::uint32_t> displayMode = 0u;
+  std::optional<std::uint32_t> encoderUtilPercent = 0u;
+  std::optional<std::uint32_t> decoderUtilPercent = 0u;
+  std::optional<std::uint64_t> bar1Total = std::uint64_t{256} << 20;
+  std::uint64_t bar1Used = std::uint64_t{2} << 20;
+  std::optional<std::uint32_t> cudaComputeCapabilityMajor = 9u;
+  std::uint32_t cudaComputeCapabilityMinor = 0;
+  std::optional<std::uint32_t> architecture;         // nvmlDeviceArchitecture_t; unset: NOT_SUPPORTED
+  std::optional<std::uint32_t> migMode;              // unset: not MIG-capable (NOT_SUPPORTED)
   bool lost = false;
+  bool handleLost = false;  // while lost, nvmlDeviceGetHandleByIndex_v2 fails with GPU_IS_LOST too
+  bool processUtilizationJunk = false;  // utilization answers carry the junk real drivers return
   std::vector<Process> processes;  // in the order NVML lists them
 
   // The defaults for the device at index (name "Mock GPU <index>", a uuid and bus id derived from index).
@@ -112,9 +147,13 @@ struct ErrorRule {
   nvmlReturn_t code = NVML_ERROR(UNKNOWN);
   std::optional<std::uint64_t> remaining;
   int scenarioIndex = -1;  // position in the scenario's "errors", -1 for rules added by injectError ops
+  bool anyFunction = false;  // "function": "*"
+  double probability = 1.0;  // each matching call fails with this probability (seeded: "errorSeed")
 
   bool matches(Fn fn, int deviceIndex) const {
-    return function == fn && (device < 0 || device == deviceIndex);
+    if (!anyFunction && function != fn) return false;
+    if (device < 0) return true;
+    return (anyFunction ? fnTakesDevice(fn) : true) && device == deviceIndex;
   }
 };
 
@@ -139,10 +178,13 @@ struct TimelineEntry {
 struct Scenario {
   std::string path;       // absolute path of the scenario file
   std::string directory;  // its directory: relative paths in the scenario resolve against it
-  Era era = Era::Current;
+  Era era = Era::E580;     // always the library's own era (see buildEra)
+  bool libcudaPresent = true;
+  bool unprivileged = false;   // MIG-enabled parents refuse memory and process queries (NO_PERMISSION)
+  std::uint64_t errorSeed = 1;  // seeds the draws of error rules with a probability  // false: nvmlSystemGetCudaDriverVersion_v2 fails with LIBRARY_NOT_FOUND
   std::string driverVersion;
   std::string nvmlVersion;
-  int cudaDriverVersion = 12040;
+  int cudaDriverVersion = 13000;
   std::string controlFile;  // absolute; empty when the caller decides (see mock_nvml.cc)
   std::uint32_t processUtilizationPeriodMs = 100;
   std::vector<Device> devices;
@@ -169,6 +211,8 @@ class InputError : public std::runtime_error {
 // Reads and validates a scenario file. Throws std::runtime_error whose what() is one line naming the
 // file, the JSON path (or line:column for syntax errors) and the problem.
 Scenario loadScenario(const std::string &path);
+// The same, from the file's text (absolute: the path it came from, for messages and relative paths).
+Scenario parseScenarioText(const std::string &text, const std::string &absolute);
 
 struct OpContext {
   std::size_t deviceCount = 0;

@@ -7,7 +7,7 @@ import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from
 import * as nvml from '../nvml';
 import type { Sampler } from '../sampler';
 import { type DeviceIdentity, indexRange, resolveDeviceSelector, selectorIndex } from '../devices';
-import { mockLibraryPath } from '../mock-library';
+import { mockLibraryPath, scenarioEra } from '../mock-library';
 import { onSignals } from '../signals';
 import type { Snapshot } from '../types';
 import { parseDuration } from '../units';
@@ -115,7 +115,7 @@ export function openNvml(options: CommonOptions): OpenedNvml {
     }
     let library: string;
     try {
-      library = mockLibraryPath();
+      library = mockLibraryPath({ era: scenarioEra(scenario) });
     } catch (error) {
       throw new UnavailableError(`--mock: ${(error as Error).message}`);
     }

@@ -279,6 +279,18 @@ export function registerGpuMetrics(registry: Registry, state: ExporterState): vo
   });
 
   new Counter({
+    name: 'vramguard_process_utilization_samples_rejected_total',
+    help: 'Per-process utilization samples the driver returned and the reader refused (pid in no process list, a value above 100%, a timestamp not newer than the last or in the future).',
+    labelNames: ['gpu'],
+    registers,
+    collect() {
+      this.reset();
+      const snapshot = latest();
+      for (const d of snapshot?.devices ?? []) this.inc({ gpu: String(d.index) }, d.utilizationSamplesRejectedTotal);
+    },
+  });
+
+  new Counter({
     name: 'vramguard_sampler_passes_total',
     help: 'Sampling passes made by the native sampler thread.',
     registers,

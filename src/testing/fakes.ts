@@ -105,6 +105,8 @@ export class FakeMonitor extends EventEmitter {
         processRecordLayout: 'v3',
         processes: d.lost ? null : processes,
         processUtilizationFresh: true,
+        utilizationSamplesRejected: 0,
+        utilizationSamplesRejectedTotal: 0,
         sampledAt: now,
         readDurationMs: 0,
         missing: {},

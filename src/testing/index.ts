@@ -5,9 +5,9 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { mockLibraryPath } from '../mock-library';
+import { MOCK_ERAS, type MockEra, mockLibraryPath, scenarioEra } from '../mock-library';
 
-export { mockLibraryPath };
+export { MOCK_ERAS, type MockEra, mockLibraryPath, scenarioEra };
 
 export type MockReturn = string | number;
 export type MockProcessType = 'compute' | 'graphics' | 'mps' | 'compute+graphics';
@@ -25,6 +25,8 @@ export interface MockProcess {
   decUtilPercent?: number;
   /** Drop the process once no live process has this pid, as the driver frees a dead process's memory. */
   followPid?: boolean;
+  /** What nvmlSystemGetProcessName reports (default: the live process's command). */
+  name?: string | null;
 }
 
 export interface MockDevice {
@@ -36,13 +38,32 @@ export interface MockDevice {
   utilization?: { gpuPercent?: number; memoryPercent?: number } | null;
   temperatureCelsius?: number | null;
   power?: { usageMilliwatts?: number; limitMilliwatts?: number } | null;
-  clocks?: { smMhz?: number; memoryMhz?: number } | null;
+  clocks?: { smMhz?: number | null; memoryMhz?: number | null; graphicsMhz?: number | null; videoMhz?: number | null } | null;
+  maxClocks?: { graphicsMhz?: number | null; smMhz?: number | null; memoryMhz?: number | null; videoMhz?: number | null } | null;
+  minorNumber?: number | null;
+  /** null (the default): no fan, as on datacenter GPUs. */
+  fanSpeedPercent?: number | null;
+  performanceState?: number | null;
+  computeMode?: number | null;
+  persistenceMode?: boolean | null;
+  displayActive?: boolean | null;
+  displayMode?: boolean | null;
+  encoderUtilPercent?: number | null;
+  decoderUtilPercent?: number | null;
+  bar1Memory?: { total?: number; used?: number } | null;
+  cudaComputeCapability?: { major?: number; minor?: number } | null;
+  architecture?: number | null;
+  migMode?: boolean | null;
   lost?: boolean;
+  /** While lost, nvmlDeviceGetHandleByIndex_v2 fails with GPU_IS_LOST too. */
+  handleLost?: boolean;
+  /** Utilization answers carry the junk real drivers return (pid 0, SM above 100%, future timestamps). */
+  processUtilizationJunk?: boolean;
   processes?: MockProcess[];
 }
 
 export interface MockErrorInjection {
-  /** An NVML function name, e.g. 'nvmlDeviceGetPowerUsage'. */
+  /** An NVML function name, e.g. 'nvmlDeviceGetPowerUsage', or '*' for every function. */
   function: string;
   /** Device index; all devices when absent. */
   device?: number;
@@ -50,10 +71,9 @@ export interface MockErrorInjection {
   return: MockReturn;
   /** Fail this many calls, then succeed again; unlimited when absent. */
   count?: number;
+  /** Each matching call fails with this probability (0-1; draws seeded by the scenario's errorSeed). */
+  probability?: number;
 }
-
-/** A driver era: which entry points and record layouts the mock's driver has. */
-export type MockEra = 'current' | 'v3-32' | 'no-memory-v2' | 'v1-only';
 
 export type MockOp =
   | ({ op: 'setProcess'; device: number } & MockProcess)
@@ -72,12 +92,21 @@ export interface MockScenario {
   nvmlVersion?: string;
   cudaDriverVersion?: number;
   era?: MockEra;
+  /** false: nvmlSystemGetCudaDriverVersion_v2 fails with LIBRARY_NOT_FOUND (no libcuda mounted). */
+  libcudaPresent?: boolean;
+  /** Seeds the draws of error rules that have a probability. */
+  errorSeed?: number;
+  /** The caller lacks privileges: MIG-enabled devices refuse memory and process queries (NO_PERMISSION). */
+  unprivileged?: boolean;
   controlFile?: string;
   processUtilizationPeriodMs?: number;
   devices: MockDevice[];
   errors?: MockErrorInjection[];
   timeline?: Array<{ atMs: number; ops: MockOp[] }>;
 }
+
+/** Warnings the loaded mock library has collected (bad control-file lines, refused ops), oldest first. */
+export { mockWarnings } from '../nvml';
 
 /** Appends ops to a mock's control file: each line is applied by the mock on its next device call. */
 export class MockControl {
@@ -153,7 +182,7 @@ export interface MockNvml {
 
 /**
  * Writes `scenario` to a fresh temporary folder and returns what a test needs to run vramguard on it.
- * `dir` puts it elsewhere; `legacy` picks the mock variant without versioned NVML symbols.
+ * `dir` puts it elsewhere. The library is the one for the scenario's era (`legacy`: era '418').
  */
 export function createMockNvml(scenario: MockScenario, options: { dir?: string; legacy?: boolean } = {}): MockNvml {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vramguard-mock-'));
@@ -162,7 +191,7 @@ export function createMockNvml(scenario: MockScenario, options: { dir?: string; 
   writeFileSync(scenarioPath, `${JSON.stringify(scenario, null, 2)}\n`);
   writeFileSync(controlPath, '');
   const env = {
-    VRAMGUARD_NVML_LIBRARY: mockLibraryPath({ legacy: options.legacy }),
+    VRAMGUARD_NVML_LIBRARY: mockLibraryPath({ era: scenario.era, legacy: options.legacy }),
     VRAMGUARD_MOCK_SCENARIO: scenarioPath,
     VRAMGUARD_MOCK_CONTROL: controlPath,
   };

@@ -76,7 +76,7 @@ it('--json: versions, capabilities and every device', async () => {
     memory_used_bytes: 6 * GiB,
     memory_reserved_bytes: 512 * 2 ** 20,
     memory_info_version: 2,
-    process_record_layout: 'v3',
+    process_record_layout: 'detail-list-v1',
     process_count: 2,
   });
   for (const reading of ['memory', 'utilization', 'temperature', 'power_usage', 'power_limit', 'clocks', 'processes']) {
@@ -88,13 +88,13 @@ it('reports what a device does not support, and an old driver', async () => {
   const scenario = dir.write(
     'old.json',
     {
-      era: 'no-memory-v2',
+      era: '470',
       devices: [mockDevice(0, 16, { name: 'Tesla T4', power: null, clocks: null })],
     },
   );
   const json = JSON.parse((await runCli(['info', '--mock', scenario, '--json'])).stdout) as InfoJson;
   const d = json.devices[0]!;
-  expect(json.driver_version).toBe('470.182.03');
+  expect(json.driver_version).toBe('470.256.02');
   expect(d.memory_info_version).toBe(1);
   expect(d.memory_reserved_bytes).toBeNull();
   expect(d.readings.memory_reserved).toMatchObject({ supported: false, reason: { code: 'FUNCTION_NOT_FOUND', function: 'nvmlDeviceGetMemoryInfo_v2' } });

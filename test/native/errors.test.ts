@@ -14,8 +14,8 @@ const CODES: Record<string, number> = {
   INSUFFICIENT_SIZE: 7, INSUFFICIENT_POWER: 8, DRIVER_NOT_LOADED: 9, TIMEOUT: 10, IRQ_ISSUE: 11,
   LIBRARY_NOT_FOUND: 12, FUNCTION_NOT_FOUND: 13, CORRUPTED_INFOROM: 14, GPU_IS_LOST: 15, RESET_REQUIRED: 16,
   OPERATING_SYSTEM: 17, LIB_RM_VERSION_MISMATCH: 18, IN_USE: 19, MEMORY: 20, NO_DATA: 21,
-  VGPU_ECC_NOT_ENABLED: 22, INSUFFICIENT_RESOURCES: 23, FREQ_NOT_SUPPORTED: 24, ARGUMENT_VERSION_MISMATCH: 25,
-  DEPRECATED: 26, NOT_READY: 27, GPU_NOT_FOUND: 28, INVALID_STATE: 29, UNKNOWN: 999,
+  VGPU_ECC_NOT_SUPPORTED: 22, INSUFFICIENT_RESOURCES: 23, FREQ_NOT_SUPPORTED: 24, ARGUMENT_VERSION_MISMATCH: 25,
+  DEPRECATED: 26, NOT_READY: 27, GPU_NOT_FOUND: 28, INVALID_STATE: 29, RESET_TYPE_NOT_SUPPORTED: 30, UNKNOWN: 999,
 };
 const LOST = new Set(['GPU_IS_LOST', 'GPU_NOT_FOUND']);
 const VERSION = new Set(['FUNCTION_NOT_FOUND', 'ARGUMENT_VERSION_MISMATCH']);
@@ -30,16 +30,19 @@ const DEVICE_FUNCTIONS: Record<string, string[]> = {
   nvmlDeviceGetPowerUsage: ['powerUsageWatts'],
   nvmlDeviceGetEnforcedPowerLimit: ['powerLimitWatts'],
   nvmlDeviceGetClockInfo: ['smClockHertz', 'memoryClockHertz'],
-  nvmlDeviceGetComputeRunningProcesses_v3: ['processes'],
-  nvmlDeviceGetGraphicsRunningProcesses_v3: ['graphicsProcesses'],
-  nvmlDeviceGetMPSComputeRunningProcesses_v3: ['mpsProcesses'],
-  nvmlDeviceGetProcessUtilization: ['processUtilization'],
+  // One versioned call reads all three lists on drivers 535.104.05 and later.
+  nvmlDeviceGetRunningProcessDetailList: ['processes', 'graphicsProcesses', 'mpsProcesses'],
+  nvmlDeviceGetProcessesUtilizationInfo: ['processUtilization'],
   nvmlDeviceGetMemoryInfo_v2: ['memoryReservedBytes'],
   nvmlDeviceGetHandleByIndex_v2: ['memoryUsedBytes', 'temperatureCelsius', 'processes'],
 };
 /** Functions only called as fallbacks: failing them alone changes nothing on a current driver. */
 const UNUSED_ON_CURRENT_DRIVER = [
   'nvmlDeviceGetMemoryInfo',
+  'nvmlDeviceGetComputeRunningProcesses_v3',
+  'nvmlDeviceGetGraphicsRunningProcesses_v3',
+  'nvmlDeviceGetMPSComputeRunningProcesses_v3',
+  'nvmlDeviceGetProcessUtilization',
   'nvmlDeviceGetComputeRunningProcesses_v2',
   'nvmlDeviceGetComputeRunningProcesses',
   'nvmlDeviceGetGraphicsRunningProcesses_v2',
@@ -85,19 +88,21 @@ describe('every error code on every device function', () => {
           expect(d0.memoryUsedBytes, context).toBeNull();
           continue;
         }
-        if (VERSION.has(code) && /_v[23]$/.test(fn) && fn !== 'nvmlDeviceGetHandleByIndex_v2' && fn !== 'nvmlDeviceGetPciInfo_v3') {
+        const versioned = (/_v[23]$/.test(fn) && fn !== 'nvmlDeviceGetHandleByIndex_v2' && fn !== 'nvmlDeviceGetPciInfo_v3') ||
+          fn === 'nvmlDeviceGetRunningProcessDetailList' || fn === 'nvmlDeviceGetProcessesUtilizationInfo';
+        if (VERSION.has(code) && versioned) {
           // The reader steps down to the older entry point and the reading survives.
           if (fn === 'nvmlDeviceGetMemoryInfo_v2') {
             expect(d0.memoryInfoVersion, context).toBe(1);
             expect(d0.memoryUsedBytes, context).toBeGreaterThan(0);
-          } else if (fn.startsWith('nvmlDeviceGetCompute')) {
-            expect(d0.processRecordLayout, context).toBe('v2');
+          } else if (fn === 'nvmlDeviceGetRunningProcessDetailList') {
+            expect(d0.processRecordLayout, context).toBe('v3'); // the _v3 chain takes over
             expect(d0.processes, context).toHaveLength(2);
           }
           expect(d0.missing.processes, context).toBeUndefined();
           continue;
         }
-        if (fn === 'nvmlDeviceGetProcessUtilization' && code === 'NOT_FOUND') {
+        if (fn === 'nvmlDeviceGetProcessesUtilizationInfo' && code === 'NOT_FOUND') {
           // NOT_FOUND there means "no new samples since lastSeen", not a failure.
           expect(d0.missing, context).toEqual({});
           expect(d0.processUtilizationFresh, context).toBe(false);
@@ -118,7 +123,7 @@ describe('every error code on every device function', () => {
           expect(d0.memoryInfoVersion, context).toBe(1);
           expect(d0.memoryUsedBytes, context).toBeGreaterThan(0);
         }
-        if (fn === 'nvmlDeviceGetProcessUtilization') {
+        if (fn === 'nvmlDeviceGetProcessesUtilizationInfo') {
           expect(d0.processes!.every((p) => p.smUtilizationRatio === null), context).toBe(true);
         }
       }
@@ -142,8 +147,9 @@ describe('every error code on every system function', () => {
       for (const [code, value] of Object.entries(CODES)) {
         const { system, snapshot } = readWith(fn, code);
         const context = `${fn} -> ${code}`;
-        if (fn === 'nvmlSystemGetCudaDriverVersion_v2' && VERSION.has(code)) {
-          expect(system.cudaDriverVersion, context).toBe('12.4'); // answered by the v1 call
+        if (fn === 'nvmlSystemGetCudaDriverVersion_v2') {
+          expect(system.cudaDriverVersion, context).toBe('12.4'); // any failure: answered by the v1 call
+          expect(system.missing, context).toEqual({});
         } else {
           expect((system as unknown as Record<string, unknown>)[field], context).toBeNull();
           expect(system.missing[field], context).toMatchObject({ code, returnValue: value, function: fn });

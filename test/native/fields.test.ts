@@ -56,7 +56,7 @@ describe('system and device fields', () => {
         powerLimitWatts: 700,
         smClockHertz: 1980e6,
         memoryClockHertz: 2619e6,
-        processRecordLayout: 'v3',
+        processRecordLayout: 'detail-list-v1',
         missing: {},
       });
       expect(d0?.pciDeviceId).toBeTypeOf('number');

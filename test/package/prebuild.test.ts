@@ -32,7 +32,7 @@ it('makes prebuilds/linux-x64 with the addon and the mock NVML, and no stray lib
   const dir = join(copy, 'prebuilds', `${process.platform}-${process.arch}`);
   expect(existsSync(join(dir, 'vramguard.node'))).toBe(true);
   expect(existsSync(join(dir, 'mock', 'libnvidia-ml.so.1'))).toBe(true);
-  expect(existsSync(join(dir, 'mock-legacy', 'libnvidia-ml-legacy.so.1'))).toBe(true);
+  expect(existsSync(join(dir, 'mock-eras', 'libnvidia-ml-418.so.1'))).toBe(true);
   expect(existsSync(join(dir, 'libnvidia-ml.so.1'))).toBe(false);
 });
 

@@ -2,11 +2,12 @@
  * Self-test of the mock NVML library, in C, through dlopen and the function-pointer types of
  * native/nvml_api.h (the way vramguard's loader sees it).
  *
- *   mock_selftest <path to libnvidia-ml.so.1> <native/mock/test/scenarios> [--legacy]
+ *   mock_selftest <path to libnvidia-ml.so.1> <native/mock/test/scenarios> [--era <era>, default 580]
  *
- * --legacy: the library was built with VG_MOCK_LEGACY_SYMBOLS=1; check that the versioned symbols are
- * absent and that the rest works. Exit status 0 when every check passed.
- * run_selftest.sh builds the variants and runs this under ASan/UBSan and valgrind too.
+ * --era: the driver era the library was built for; checks that it exports exactly what that driver
+ * exports, its versions and record layouts; era 580 also runs every other test (the client API, error
+ * injection, the control file, ...). Exit status 0 when every check passed.
+ * run_selftest.sh builds every era and runs this under ASan/UBSan, TSan and valgrind too.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -34,11 +35,13 @@
 static void *lib;
 #define VG_TEST_POINTER(requirement, name, params, args) static vg_fn_##name p_##name;
 VG_NVML_FUNCTIONS(VG_TEST_POINTER)
+VG_NVML_CLIENT_FUNCTIONS(VG_TEST_POINTER)
 #undef VG_TEST_POINTER
 static vg_fn_nvmlErrorString p_nvmlErrorString;
 static const char *(*p_initError)(void);
 static const char *(*p_warnings)(void);
 static int (*p_isMock)(void);
+static const char *(*p_mockEra)(void);
 
 typedef nvmlReturn_t (*process_list_fn)(nvmlDevice_t, unsigned int *, void *);
 
@@ -258,25 +261,40 @@ static int has_pid(const record_t *records, int count, unsigned int pid) {
 
 /* ---- Tests -------------------------------------------------------------------------------------------- */
 
-static void test_symbols(int legacy) {
+/* What each driver era's libnvidia-ml exports, as a spec independent of the mock's own grouping
+ * (era numbers: major * 1000 + minor). Everything not named here is in every era. */
+static int exported_in_era(const char *name, int era) {
+  size_t l = strlen(name);
+  int v2 = l > 3 && strcmp(name + l - 3, "_v2") == 0;
+  int v3 = l > 3 && strcmp(name + l - 3, "_v3") == 0;
+  if (strstr(name, "RunningProcesses") && v3) return era >= 510000 && era != 535098;
+  if (strstr(name, "RunningProcesses") && v2) return era >= 470000;
+  if (strcmp(name, "nvmlSystemGetCudaDriverVersion_v2") == 0 || strstr(name, "Mig") || strstr(name, "InstanceId") ||
+      strcmp(name, "nvmlDeviceGetFanSpeed_v2") == 0 || strcmp(name, "nvmlDeviceGetNumFans") == 0) {
+    return era >= 470000;
+  }
+  if (strcmp(name, "nvmlDeviceGetMemoryInfo_v2") == 0) return era >= 510000;
+  if (strcmp(name, "nvmlDeviceGetConfComputeMemSizeInfo") == 0) return era >= 535054;
+  if (strcmp(name, "nvmlDeviceGetRunningProcessDetailList") == 0) return era >= 535104;
+  if (strcmp(name, "nvmlDeviceGetProcessesUtilizationInfo") == 0) return era >= 550000;
+  return 1;
+}
+
+static void test_symbols(int era) {
   current_test = "symbols";
   CHECK(p_isMock && p_isMock() == 1);
   CHECK(p_initError != NULL);
   CHECK(p_warnings != NULL);
   CHECK(p_nvmlErrorString != NULL);
-#define VG_TEST_SYMBOL(requirement, name, params, args)                                                   \
-  {                                                                                                     \
-    const char *n_ = #name;                                                                             \
-    size_t l_ = strlen(n_);                                                                             \
-    int versioned = (l_ > 3 && (strcmp(n_ + l_ - 3, "_v2") == 0 || strcmp(n_ + l_ - 3, "_v3") == 0)) && \
-                    (strstr(n_, "RunningProcesses") || strstr(n_, "MemoryInfo") || strstr(n_, "CudaDriver")); \
-    if (legacy && versioned) {                                                                          \
-      CHECKF(p_##name == NULL, "legacy build exports %s", n_);                                          \
-    } else {                                                                                            \
-      CHECKF(p_##name != NULL, "%s is not exported", n_);                                               \
-    }                                                                                                   \
+  CHECK(p_mockEra != NULL);
+#define VG_TEST_SYMBOL(requirement, name, params, args)                                      \
+  if (exported_in_era(#name, era)) {                                                       \
+    CHECKF(p_##name != NULL, "era %d: %s is not exported", era, #name);                    \
+  } else {                                                                                 \
+    CHECKF(p_##name == NULL, "era %d: %s is exported but that driver lacks it", era, #name); \
   }
   VG_NVML_FUNCTIONS(VG_TEST_SYMBOL)
+  VG_NVML_CLIENT_FUNCTIONS(VG_TEST_SYMBOL)
 #undef VG_TEST_SYMBOL
 }
 
@@ -305,7 +323,7 @@ static void test_init_failures(void) {
        {"$.devices[1].memory: device 1 (\"Small GPU\") is over-committed", "process usedBytes 501",
         "exceeds total 1000"}},
       {"bad-duplicate-uuid.json", {"$.devices[1].uuid: duplicate uuid \"GPU-same\""}},
-      {"bad-error-function.json", {"$.errors[0].function: unknown function \"nvmlDeviceGetFanSpeed\""}},
+      {"bad-error-function.json", {"$.errors[0].function: unknown function \"nvmlDeviceGetBoardId\""}},
       {"bad-device-index.json", {"$.errors[0].device: device index 1 is out of range (the scenario has 1 device)"}},
       {"bad-duplicate-pid.json", {"$.devices[0].processes[2].pid: duplicate pid 7"}},
   };
@@ -383,7 +401,7 @@ static void test_refcount_and_reread(void) {
 static void test_current_era(void) {
   const unsigned long long total = 85520809984ULL, reserved = 566231040ULL;
   const unsigned long long used = 1048576ULL + 4294967296ULL + 1073741824ULL + 2147483648ULL;
-  unsigned int count = 0, value = 0, i;
+  unsigned int count = 0, value = 0;
   int cuda = 0, n;
   char text[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
   nvmlDevice_t d0, d1, bogus;
@@ -392,7 +410,7 @@ static void test_current_era(void) {
   nvmlMemory_v2_t memory2;
   nvmlUtilization_t utilization;
   record_t records[MAX_RECORDS];
-  nvmlProcessUtilizationSample_t samples[4];
+  nvmlProcessUtilizationSample_t samples[8];
   unsigned long long stamp = 0;
   nvmlReturn_t rc;
 
@@ -493,10 +511,12 @@ static void test_current_era(void) {
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_SM, &value), NVML_SUCCESS);
   EXPECT_U64(value, 1980);
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_GRAPHICS, &value), NVML_SUCCESS);
-  EXPECT_U64(value, 1980);
+  EXPECT_U64(value, 1410); /* the graphics clock is its own reading (the scenario sets only smMhz) */
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_MEM, &value), NVML_SUCCESS);
   EXPECT_U64(value, 2619);
-  EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_VIDEO, &value), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_VIDEO, &value), NVML_SUCCESS);
+  EXPECT_U64(value, 1275);
+  EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, 9, &value), NVML_ERROR(NOT_SUPPORTED));
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_SM, NULL), NVML_ERROR(INVALID_ARGUMENT));
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d1, NVML_CLOCK_MEM, &value), NVML_ERROR(NOT_SUPPORTED));
   EXPECT_RC(p_nvmlDeviceGetClockInfo(d1, NVML_CLOCK_SM, &value), NVML_SUCCESS);
@@ -565,40 +585,37 @@ static void test_current_era(void) {
   }
   EXPECT_RC(p_nvmlDeviceGetComputeRunningProcesses_v2(d0, NULL, NULL), NVML_ERROR(INVALID_ARGUMENT));
 
-  /* Process utilization: one sample per process with non-zero figures, stamped with its period. */
+  /* Process utilization: each process with non-zero figures is sampled once per period at its own phase;
+   * lastSeen 0 gets the 3 samples the driver keeps per process (oldest first), a lastSeen only newer ones. */
   count = 0;
   rc = p_nvmlDeviceGetProcessUtilization(d0, NULL, &count, 0);
   EXPECT_RC(rc, NVML_ERROR(INSUFFICIENT_SIZE));
-  EXPECT_U64(count, 2);
+  EXPECT_U64(count, 6);
   count = 1;
   EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, 0), NVML_ERROR(INSUFFICIENT_SIZE));
-  EXPECT_U64(count, 2);
+  EXPECT_U64(count, 6);
   EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, NULL, 0), NVML_ERROR(INVALID_ARGUMENT));
-  for (i = 0; i < 3; ++i) { /* a period boundary between the two calls would give a newer sample: retry */
-    count = 4;
-    EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, 0), NVML_SUCCESS);
-    EXPECT_U64(count, 2);
-    stamp = samples[0].timeStamp;
-    count = 4;
-    rc = p_nvmlDeviceGetProcessUtilization(d0, samples, &count, stamp);
-    if (rc != NVML_SUCCESS) break;
-    CHECKF(samples[0].timeStamp > stamp, "repeated sample %llu", samples[0].timeStamp);
-  }
-  EXPECT_RC(rc, NVML_ERROR(NOT_FOUND));
-  CHECKF(stamp % 3600000000ULL == 0, "sample stamp %llu is not on a period boundary", stamp);
-  CHECKF(stamp <= now_us() && stamp + 3600000000ULL > now_us(), "sample stamp %llu is not this period's", stamp);
-  count = 4;
-  EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, stamp - 1), NVML_SUCCESS);
-  if (CHECK(count == 2)) {
+  count = 8;
+  EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, 0), NVML_SUCCESS);
+  if (CHECK(count == 6)) {
     EXPECT_U64(samples[0].pid, 4242);
-    EXPECT_U64(samples[0].smUtil, 30);
-    EXPECT_U64(samples[0].memUtil, 10);
-    EXPECT_U64(samples[0].encUtil, 0);
-    EXPECT_U64(samples[1].pid, 4244);
-    EXPECT_U64(samples[1].encUtil, 5);
-    EXPECT_U64(samples[1].decUtil, 7);
-    EXPECT_U64(samples[1].timeStamp, samples[0].timeStamp);
+    EXPECT_U64(samples[2].pid, 4242);
+    EXPECT_U64(samples[2].smUtil, 30);
+    EXPECT_U64(samples[2].memUtil, 10);
+    EXPECT_U64(samples[5].pid, 4244);
+    EXPECT_U64(samples[5].encUtil, 5);
+    EXPECT_U64(samples[2].timeStamp - samples[1].timeStamp, 3600000000ULL);
+    CHECKF(samples[2].timeStamp != samples[5].timeStamp, "processes share a timestamp %llu", samples[2].timeStamp);
+    CHECKF(samples[2].timeStamp <= now_us() && samples[2].timeStamp + 3600000000ULL > now_us(),
+           "sample stamp %llu is not this period's", samples[2].timeStamp);
+    stamp = samples[2].timeStamp > samples[5].timeStamp ? samples[2].timeStamp : samples[5].timeStamp;
+    count = 8;
+    EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, stamp), NVML_ERROR(NOT_FOUND));
+    count = 8;
+    EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, stamp - 1), NVML_SUCCESS);
+    CHECKF(count == 1 && samples[0].timeStamp == stamp, "after lastSeen: %u samples", count);
   }
+
   count = 4;
   EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d1, samples, &count, 0), NVML_ERROR(NOT_FOUND));
 
@@ -606,29 +623,157 @@ static void test_current_era(void) {
   EXPECT_RC(p_nvmlDeviceGetMemoryInfo(d0, &memory), NVML_ERROR(UNINITIALIZED));
 }
 
-/* Checks one era's process-record layouts and missing functions (scenario: three or two processes). */
-static void test_era(const char *file, const char *driver, size_t v3stride, int hasMemoryV2, int hasV2) {
+/* Every entry point other NVML clients call (NVIDIA's Python binding, nvitop, gpustat, nvtop), on the
+ * scenario's first device (fully modelled) and second (defaults): each answers as NVML does. */
+static void test_client_api(void) {
+  nvmlDevice_t d0, d1, found = NULL;
+  unsigned int u = 0, u2 = 0;
+  int i1 = -1, i2 = -1;
+  unsigned long long ull = 0;
+  char text[256];
+  nvmlBAR1Memory_t bar1;
+  nvmlConfComputeMemSizeInfo_t cc;
+  nvmlFieldValue_t fields[2];
+  nvmlEventSet_t set = NULL;
+  nvmlEventData_t event;
+  TMP_PATH(control, "client.control");
+
+  current_test = "client api";
+  write_file(control, "");
+  use_scenario(scenario_path("current.json"), control);
+  EXPECT_RC(p_nvmlInitWithFlags(0), NVML_SUCCESS); /* NVIDIA's Python binding starts here */
+  EXPECT_RC(p_nvmlInit(), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetCount(&u), NVML_SUCCESS);
+  EXPECT_U64(u, 2);
+  EXPECT_RC(p_nvmlDeviceGetHandleByIndex(1, &d1), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetHandleByIndex(2, &found), NVML_ERROR(INVALID_ARGUMENT));
+  d0 = handle(0);
+  CHECK(d1 == handle(1));
+
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("GPU-5a3c0e52-3f1d-4c2e-9b8a-0123456789ab", &found), NVML_SUCCESS);
+  CHECK(found == d0);
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("GPU-nope", &found), NVML_ERROR(NOT_FOUND));
+  found = NULL;
+  EXPECT_RC(p_nvmlDeviceGetHandleByPciBusId_v2("00000000:18:00.0", &found), NVML_SUCCESS);
+  CHECK(found == d0);
+  found = NULL;
+  EXPECT_RC(p_nvmlDeviceGetHandleByPciBusId_v2("0000:18:00.0", &found), NVML_SUCCESS); /* the legacy form too */
+  CHECK(found == d0);
+  EXPECT_RC(p_nvmlDeviceGetHandleByPciBusId("00000000:02:00.0", &found), NVML_SUCCESS); /* device 1's default */
+  CHECK(found == d1);
+  EXPECT_RC(p_nvmlDeviceGetHandleByPciBusId_v2("00000000:77:00.0", &found), NVML_ERROR(NOT_FOUND));
+  EXPECT_RC(p_nvmlDeviceGetHandleByPciBusId_v2("not a bus id", &found), NVML_ERROR(NOT_FOUND));
+
+  EXPECT_RC(p_nvmlDeviceGetIndex(d1, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 1);
+  EXPECT_RC(p_nvmlDeviceGetMinorNumber(d1, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 1);
+  EXPECT_RC(p_nvmlDeviceGetSerial(d0, text, sizeof text), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetArchitecture(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetCudaComputeCapability(d0, &i1, &i2), NVML_SUCCESS);
+  CHECKF(i1 == 9 && i2 == 0, "compute capability %d.%d", i1, i2);
+
+  EXPECT_RC(p_nvmlDeviceGetFanSpeed(d0, &u), NVML_ERROR(NOT_SUPPORTED)); /* no fan: a datacenter GPU */
+  EXPECT_RC(p_nvmlDeviceGetFanSpeed_v2(d0, 0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetNumFans(d0, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 0);
+  EXPECT_RC(p_nvmlDeviceGetPerformanceState(d0, &i1), NVML_SUCCESS);
+  EXPECT_U64(i1, 0);
+  EXPECT_RC(p_nvmlDeviceGetPowerState(d0, &i1), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetPowerManagementLimit(d0, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 700000);
+  EXPECT_RC(p_nvmlDeviceGetBAR1MemoryInfo(d0, &bar1), NVML_SUCCESS);
+  EXPECT_U64(bar1.bar1Total, 256ULL << 20);
+  EXPECT_U64(bar1.bar1Free + bar1.bar1Used, bar1.bar1Total);
+  EXPECT_RC(p_nvmlDeviceGetComputeMode(d0, &i1), NVML_SUCCESS);
+  EXPECT_U64(i1, 0);
+  EXPECT_RC(p_nvmlDeviceGetPersistenceMode(d0, &i1), NVML_SUCCESS);
+  EXPECT_U64(i1, 1);
+  EXPECT_RC(p_nvmlDeviceGetDisplayActive(d0, &i1), NVML_SUCCESS);
+  EXPECT_U64(i1, 0);
+  EXPECT_RC(p_nvmlDeviceGetDisplayMode(d0, &i1), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetEncoderUtilization(d0, &u, &u2), NVML_SUCCESS);
+  CHECKF(u == 0 && u2 > 0, "encoder %u%% over %u us", u, u2);
+  EXPECT_RC(p_nvmlDeviceGetDecoderUtilization(d0, &u, &u2), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetDecoderUtilization(d0, &u, NULL), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlDeviceGetMaxClockInfo(d0, NVML_CLOCK_SM, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_GRAPHICS, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 1410); /* its own value: the scenario set smMhz only */
+  EXPECT_RC(p_nvmlDeviceGetClockInfo(d0, NVML_CLOCK_VIDEO, &u), NVML_SUCCESS);
+
+  EXPECT_RC(p_nvmlDeviceGetTemperatureThreshold(d0, 0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetMaxPcieLinkGeneration(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetMaxPcieLinkWidth(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetCurrPcieLinkGeneration(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetCurrPcieLinkWidth(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetPcieThroughput(d0, 0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetTotalEccErrors(d0, 0, 0, &ull), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetDriverModel(d0, &i1, &i2), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetConfComputeMemSizeInfo(d0, &cc), NVML_ERROR(NOT_SUPPORTED));
+  memset(fields, 0, sizeof fields);
+  EXPECT_RC(p_nvmlDeviceGetFieldValues(d0, 2, fields), NVML_SUCCESS);
+  EXPECT_U64(fields[1].nvmlReturn, NVML_ERROR(NOT_SUPPORTED));
+
+  EXPECT_RC(p_nvmlDeviceGetMigMode(d0, &u, &u2), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceIsMigDeviceHandle(d0, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 0);
+  EXPECT_RC(p_nvmlDeviceGetMaxMigDeviceCount(d0, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 0, &found), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetDeviceHandleFromMigDeviceHandle(d0, &found), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlDeviceGetGpuInstanceId(d0, &u), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlDeviceGetComputeInstanceId(d0, &u), NVML_ERROR(INVALID_ARGUMENT));
+
+  EXPECT_RC(p_nvmlSystemGetProcessName((unsigned int)getpid(), text, sizeof text), NVML_SUCCESS);
+  EXPECT_CONTAINS(text, "mock_selftest");
+  EXPECT_RC(p_nvmlSystemGetProcessName(0x7FFFFFF0u, text, sizeof text), NVML_ERROR(NOT_FOUND));
+
+  /* Events: a critical XID 79 when a registered device is lost, seen by the waiter alone. */
+  EXPECT_RC(p_nvmlDeviceGetSupportedEventTypes(d0, &ull), NVML_SUCCESS);
+  CHECK(ull & nvmlEventTypeXidCriticalError);
+  EXPECT_RC(p_nvmlEventSetCreate(&set), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceRegisterEvents(d1, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceRegisterEvents(d1, nvmlEventTypePState, set), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlEventSetWait_v2(set, &event, 5), NVML_ERROR(TIMEOUT));
+  append_text(control, "{\"op\":\"loseDevice\",\"device\":1}\n");
+  EXPECT_RC(p_nvmlEventSetWait_v2(set, &event, 5000), NVML_SUCCESS);
+  CHECK(event.device == d1);
+  EXPECT_U64(event.eventType, nvmlEventTypeXidCriticalError);
+  EXPECT_U64(event.eventData, 79);
+  EXPECT_RC(p_nvmlEventSetWait_v2(set, &event, 1), NVML_ERROR(TIMEOUT));
+  EXPECT_RC(p_nvmlEventSetFree(set), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlEventSetFree(set), NVML_ERROR(INVALID_ARGUMENT));
+
+  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+}
+
+/* One era's library: its default driver and CUDA versions, and its process lists decoded with the
+ * record size that era's driver writes (three processes: a second record shows a wrong stride). */
+static void test_era(const char *driver, int cudaVersion, size_t v3stride) {
   char text[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
-  char label[128];
   record_t records[MAX_RECORDS];
   nvmlDevice_t d;
   nvmlMemory_t memory;
   nvmlMemory_v2_t memory2;
-  unsigned int count = 0;
   int cuda = 0, n, expected, i;
   unsigned long long sum = 0;
 
-  snprintf(label, sizeof label, "era %s", file);
-  current_test = label;
-  use_scenario(scenario_path(file), tmp_path("era.control"));
+  current_test = "era";
+  use_scenario(scenario_path("era.json"), tmp_path("era.control"));
   if (!INIT_OK()) return;
   d = handle(0);
   EXPECT_RC(p_nvmlSystemGetDriverVersion(text, sizeof text), NVML_SUCCESS);
   EXPECT_STR(text, driver);
+  EXPECT_RC(p_nvmlSystemGetCudaDriverVersion(&cuda), NVML_SUCCESS);
+  EXPECT_U64(cuda, cudaVersion);
+  if (p_nvmlSystemGetCudaDriverVersion_v2) {
+    EXPECT_RC(p_nvmlSystemGetCudaDriverVersion_v2(&cuda), NVML_SUCCESS);
+    EXPECT_U64(cuda, cudaVersion);
+  }
 
   n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, d, 16, records);
   expected = n;
-  CHECKF(n >= 2, "v1 count %d", n);
+  CHECKF(n == 3, "v1 count %d", n);
   for (i = 0; i < n; ++i) {
     EXPECT_U64(records[i].used, (records[i].pid % 1000) * 1000001ULL); /* scenarios use usedBytes = k * 1000001 */
     sum += records[i].used;
@@ -636,50 +781,57 @@ static void test_era(const char *file, const char *driver, size_t v3stride, int 
   EXPECT_RC(p_nvmlDeviceGetMemoryInfo(d, &memory), NVML_SUCCESS);
   CHECKF(memory.used >= sum && memory.free == memory.total - memory.used, "v1 memory %llu/%llu/%llu", memory.total,
          memory.used, memory.free);
-
-  memset(&memory2, 0, sizeof memory2);
-  memory2.version = nvmlMemory_v2;
-  if (hasMemoryV2) {
+  if (p_nvmlDeviceGetMemoryInfo_v2) {
+    memset(&memory2, 0, sizeof memory2);
+    memory2.version = nvmlMemory_v2;
     EXPECT_RC(p_nvmlDeviceGetMemoryInfo_v2(d, &memory2), NVML_SUCCESS);
     EXPECT_U64(memory2.used + memory2.reserved, memory.used);
-  } else {
-    EXPECT_RC(p_nvmlDeviceGetMemoryInfo_v2(d, &memory2), NVML_ERROR(FUNCTION_NOT_FOUND));
   }
-
-  if (hasV2) {
+  if (p_nvmlDeviceGetComputeRunningProcesses_v2) {
     n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses_v2, d, 24, records);
     CHECKF(n == expected, "v2 count %d", n);
     for (i = 0; i < n; ++i) EXPECT_U64(records[i].used, (records[i].pid % 1000) * 1000001ULL);
+  }
+  if (p_nvmlDeviceGetComputeRunningProcesses_v3) {
     n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses_v3, d, v3stride, records);
     CHECKF(n == expected, "v3 count %d", n);
     for (i = 0; i < n; ++i) {
       EXPECT_U64(records[i].used, (records[i].pid % 1000) * 1000001ULL);
       if (v3stride == 32) EXPECT_U64(records[i].ccProtected, 0);
     }
-    if (v3stride == 32 && n > 0) { /* the first v3-32 process is in MIG instance 2/3 */
-      EXPECT_U64(records[0].gpuInstanceId, 2);
-      EXPECT_U64(records[0].computeInstanceId, 3);
-      EXPECT_U64(records[1].gpuInstanceId, 0xFFFFFFFFu);
-    }
-    n = READ_PROCESSES(p_nvmlDeviceGetGraphicsRunningProcesses_v3, d, v3stride, records);
-    CHECKF(n >= 0, "v3 graphics count %d", n);
-    EXPECT_RC(p_nvmlSystemGetCudaDriverVersion_v2(&cuda), NVML_SUCCESS);
-  } else {
-    process_list_fn missing[] = {
-        (process_list_fn)p_nvmlDeviceGetComputeRunningProcesses_v2,  (process_list_fn)p_nvmlDeviceGetComputeRunningProcesses_v3,
-        (process_list_fn)p_nvmlDeviceGetGraphicsRunningProcesses_v2, (process_list_fn)p_nvmlDeviceGetGraphicsRunningProcesses_v3,
-        (process_list_fn)p_nvmlDeviceGetMPSComputeRunningProcesses_v2, (process_list_fn)p_nvmlDeviceGetMPSComputeRunningProcesses_v3,
-    };
-    size_t k;
-    for (k = 0; k < sizeof missing / sizeof missing[0]; ++k) {
-      count = 0;
-      EXPECT_RC(missing[k](d, &count, NULL), NVML_ERROR(FUNCTION_NOT_FOUND));
-    }
-    EXPECT_RC(p_nvmlSystemGetCudaDriverVersion_v2(&cuda), NVML_ERROR(FUNCTION_NOT_FOUND));
+    EXPECT_U64(records[0].gpuInstanceId, 2); /* the first process is in MIG instance 2/3 */
+    EXPECT_U64(records[0].computeInstanceId, 3);
+    EXPECT_U64(records[1].gpuInstanceId, 0xFFFFFFFFu);
   }
-  EXPECT_RC(p_nvmlSystemGetCudaDriverVersion(&cuda), NVML_SUCCESS);
-  EXPECT_U64(cuda, 12040);
+  if (p_nvmlDeviceGetRunningProcessDetailList) {
+    nvmlProcessDetail_v1_t details[8];
+    nvmlProcessDetailList_v1_t list;
+    memset(&list, 0, sizeof list);
+    list.version = nvmlProcessDetailList_v1;
+    list.mode = NVML_PROCESS_MODE_COMPUTE;
+    EXPECT_RC(p_nvmlDeviceGetRunningProcessDetailList(d, &list), NVML_ERROR(INSUFFICIENT_SIZE));
+    EXPECT_U64(list.numProcArrayEntries, 3);
+    list.procArray = details;
+    list.numProcArrayEntries = 8;
+    EXPECT_RC(p_nvmlDeviceGetRunningProcessDetailList(d, &list), NVML_SUCCESS);
+    EXPECT_U64(list.numProcArrayEntries, 3);
+    EXPECT_U64(details[2].pid, 1003);
+    EXPECT_U64(details[2].usedGpuMemory, 3000003);
+    list.version = nvmlMemory_v2;
+    EXPECT_RC(p_nvmlDeviceGetRunningProcessDetailList(d, &list), NVML_ERROR(ARGUMENT_VERSION_MISMATCH));
+  }
   EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+}
+
+/* The scenario's era must be the library's own. */
+static void test_era_mismatch(const char *own) {
+  TMP_PATH(path, "other-era.json");
+  current_test = "era mismatch";
+  write_file(path, strcmp(own, "418") == 0 ? "{\"era\":\"580\",\"devices\":[]}" : "{\"era\":\"418\",\"devices\":[]}");
+  use_scenario(path, tmp_path("unused.control"));
+  EXPECT_RC(p_nvmlInit_v2(), NVML_ERROR(UNKNOWN));
+  EXPECT_CONTAINS(p_initError(), "needs the mock library built for it");
+  EXPECT_CONTAINS(p_initError(), own);
 }
 
 static void test_error_injection(void) {
@@ -833,7 +985,7 @@ static void test_control_file(void) {
     nvmlProcessUtilizationSample_t samples[4];
     count = 4;
     EXPECT_RC(p_nvmlDeviceGetProcessUtilization(d0, samples, &count, 0), NVML_SUCCESS);
-    CHECK(count == 1 && samples[0].pid == 11 && samples[0].smUtil == 50);
+    CHECK(count == 3 && samples[2].pid == 11 && samples[2].smUtil == 50);
   }
 
   /* Bad lines are skipped with a warning; the lines after them still apply. */
@@ -1067,20 +1219,6 @@ static void test_stats_by_thread(void) {
   EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
 }
 
-static void test_legacy(void) {
-  record_t records[MAX_RECORDS];
-  nvmlMemory_t memory;
-  int n;
-  current_test = "legacy symbols";
-  use_scenario(scenario_path("current.json"), tmp_path("legacy.control"));
-  if (!INIT_OK()) return;
-  EXPECT_RC(p_nvmlDeviceGetMemoryInfo(handle(0), &memory), NVML_SUCCESS);
-  EXPECT_U64(memory.used, 566231040ULL + 1048576ULL + 4294967296ULL + 1073741824ULL + 2147483648ULL);
-  n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, handle(0), 16, records);
-  CHECKF(n == 2 && records[0].pid == 4242, "count %d", n);
-  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
-}
-
 /* Scenario texts and what nvmlInit_v2 must say about them (NULL: it must succeed). */
 static void test_validation_edges(void) {
   static const struct {
@@ -1116,7 +1254,7 @@ static void test_validation_edges(void) {
       {"[]", ": $: expected an object, got an array"},
       {"{\"devices\":[{}]}", "$.devices[0]: missing required key \"memory\""},
       {"{\"devices\":[{\"memory\":{}}]}", "$.devices[0].memory: missing required key \"total\""},
-      {"{\"era\":\"v9\",\"devices\":[]}", "$.era: expected \"current\", \"v3-32\", \"no-memory-v2\" or \"v1-only\", got \"v9\""},
+      {"{\"era\":\"v9\",\"devices\":[]}", "$.era: expected a driver era (\"418\", \"470\", \"510\", \"535.54\", \"535.98\", \"535.104\", \"550\" or \"580\"), got \"v9\""},
       {"{\"processUtilizationPeriodMs\":0,\"devices\":[]}", "$.processUtilizationPeriodMs: expected an integer from 1 to 3600000, got 0"},
       {"{\"cudaDriverVersion\":\"12.4\",\"devices\":[]}", "$.cudaDriverVersion: expected an integer from 0 to 2147483647, got \"12.4\""},
       {"{\"devices\":[{\"memory\":{\"total\":1},\"processes\":[{\"pid\":1,\"usedbytes\":1}]}]}",
@@ -1261,10 +1399,31 @@ static void remove_tree(const char *dir) {
   if (system(command) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+static const struct {
+  const char *name;
+  int number;
+  const char *driver;
+  int cuda;
+  size_t v3stride;
+} kEras[] = {
+    {"418", 418000, "418.226.00", 10010, 24},       {"470", 470000, "470.256.02", 11040, 24},
+    {"510", 510000, "510.108.03", 11060, 24},       {"535.54", 535054, "535.54.03", 12020, 32},
+    {"535.98", 535098, "535.98", 12020, 24},        {"535.104", 535104, "535.104.05", 12020, 24},
+    {"550", 550000, "550.54.15", 12040, 24},        {"580", 580000, "580.65.06", 13000, 24},
+};
+
 int main(int argc, char **argv) {
-  int legacy = argc > 3 && strcmp(argv[3], "--legacy") == 0;
+  const char *eraName = argc > 4 && strcmp(argv[3], "--era") == 0 ? argv[4] : "580";
+  size_t e, eraIndex = sizeof kEras / sizeof kEras[0];
   if (argc < 3) {
-    fprintf(stderr, "usage: %s <libnvidia-ml.so.1> <scenarios dir> [--legacy]\n", argv[0]);
+    fprintf(stderr, "usage: %s <libnvidia-ml.so.1> <scenarios dir> [--era <era>]\n", argv[0]);
+    return 2;
+  }
+  for (e = 0; e < sizeof kEras / sizeof kEras[0]; ++e) {
+    if (strcmp(kEras[e].name, eraName) == 0) eraIndex = e;
+  }
+  if (eraIndex == sizeof kEras / sizeof kEras[0]) {
+    fprintf(stderr, "unknown era %s\n", eraName);
     return 2;
   }
   scenario_dir = argv[2];
@@ -1281,28 +1440,32 @@ int main(int argc, char **argv) {
   } while (0)
 #define VG_TEST_LOAD(requirement, name, params, args) LOAD_SYMBOL(p_##name, #name);
   VG_NVML_FUNCTIONS(VG_TEST_LOAD)
+  VG_NVML_CLIENT_FUNCTIONS(VG_TEST_LOAD)
 #undef VG_TEST_LOAD
   LOAD_SYMBOL(p_nvmlErrorString, "nvmlErrorString");
   LOAD_SYMBOL(p_initError, "vramguardMockInitError");
   LOAD_SYMBOL(p_warnings, "vramguardMockWarnings");
   LOAD_SYMBOL(p_isMock, "vramguardMockIsMock");
+  LOAD_SYMBOL(p_mockEra, "vramguardMockEra");
   if (!mkdtemp(tmp_dir)) {
     perror("mkdtemp");
     return 2;
   }
 
-  test_symbols(legacy);
+  test_symbols(kEras[eraIndex].number);
+  if (failures == 0 && p_mockEra) {
+    current_test = "era name";
+    EXPECT_STR(p_mockEra(), eraName);
+  }
   if (failures == 0) {
     test_uninitialized();
-    test_init_failures();
-    if (legacy) {
-      test_legacy();
-    } else {
+    test_era(kEras[eraIndex].driver, kEras[eraIndex].cuda, kEras[eraIndex].v3stride);
+    test_era_mismatch(eraName);
+    if (kEras[eraIndex].number == 580000) {
+      test_init_failures();
       test_refcount_and_reread();
       test_current_era();
-      test_era("era-v3-32.json", "535.54.03", 32, 1, 1);
-      test_era("era-no-memory-v2.json", "470.182.03", 24, 0, 1);
-      test_era("era-v1-only.json", "418.226.00", 24, 0, 0);
+      test_client_api();
       test_error_injection();
       test_lose_recover();
       test_control_file();
@@ -1317,6 +1480,6 @@ int main(int argc, char **argv) {
 
   remove_tree(tmp_dir);
   dlclose(lib);
-  printf("mock_selftest%s: %d checks, %d failed\n", legacy ? " (legacy)" : "", checks, failures);
+  printf("mock_selftest (era %s): %d checks, %d failed\n", eraName, checks, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,75 @@
+"""What NVIDIA's Python binding (nvidia-ml-py) reads, for bench/gpu/check.mjs to compare with vramguard.
+
+    python3 bench/gpu/pynvml_read.py [timing passes]
+
+Prints one JSON object: the devices' fields (the same set vramguard reads), their compute processes,
+and the median time of one full pass over every device (seconds), measured in this process.
+"""
+import json
+import statistics
+import sys
+import time
+
+import pynvml
+
+
+def guarded(fn, *args):
+    try:
+        return fn(*args)
+    except pynvml.NVMLError as error:  # a field the GPU does not support: null, as vramguard reports it
+        return {"error": str(error)}
+
+
+def read_device(index):
+    h = pynvml.nvmlDeviceGetHandleByIndex(index)
+    memory = guarded(pynvml.nvmlDeviceGetMemoryInfo, h, pynvml.nvmlMemory_v2)
+    util = guarded(pynvml.nvmlDeviceGetUtilizationRates, h)
+    pci = guarded(pynvml.nvmlDeviceGetPciInfo_v3, h)
+    procs = guarded(pynvml.nvmlDeviceGetComputeRunningProcesses, h)
+    value = lambda v, attr: getattr(v, attr) if not isinstance(v, dict) else None
+    text = lambda v: v.decode() if isinstance(v, bytes) else (v if isinstance(v, str) else None)
+    return {
+        "index": index,
+        "uuid": text(guarded(pynvml.nvmlDeviceGetUUID, h)),
+        "name": text(guarded(pynvml.nvmlDeviceGetName, h)),
+        "pciBusId": text(value(pci, "busId")),
+        "memoryTotalBytes": value(memory, "total"),
+        "memoryUsedBytes": value(memory, "used"),
+        "memoryFreeBytes": value(memory, "free"),
+        "memoryReservedBytes": value(memory, "reserved"),
+        "gpuUtilizationPercent": value(util, "gpu"),
+        "memoryUtilizationPercent": value(util, "memory"),
+        "temperatureCelsius": guarded(pynvml.nvmlDeviceGetTemperature, h, pynvml.NVML_TEMPERATURE_GPU),
+        "powerUsageMilliwatts": guarded(pynvml.nvmlDeviceGetPowerUsage, h),
+        "powerLimitMilliwatts": guarded(pynvml.nvmlDeviceGetEnforcedPowerLimit, h),
+        "smClockMhz": guarded(pynvml.nvmlDeviceGetClockInfo, h, pynvml.NVML_CLOCK_SM),
+        "memoryClockMhz": guarded(pynvml.nvmlDeviceGetClockInfo, h, pynvml.NVML_CLOCK_MEM),
+        "processes": [] if isinstance(procs, dict) else [{"pid": p.pid, "usedBytes": p.usedGpuMemory} for p in procs],
+    }
+
+
+def main():
+    passes = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    pynvml.nvmlInit()
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        devices = [read_device(i) for i in range(count)]
+        durations = []
+        for _ in range(passes):
+            started = time.perf_counter()
+            for i in range(count):
+                read_device(i)
+            durations.append(time.perf_counter() - started)
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        print(json.dumps({
+            "driverVersion": driver.decode() if isinstance(driver, bytes) else driver,
+            "devices": devices,
+            "passMedianSeconds": statistics.median(durations),
+            "passes": passes,
+        }))
+    finally:
+        pynvml.nvmlShutdown()
+
+
+if __name__ == "__main__":
+    main()

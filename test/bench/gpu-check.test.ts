@@ -1,0 +1,38 @@
+// The GPU check script's dry run: on the mock, it reads, sees a process holding a known amount appear,
+// has a guard evict a worker, times a pass, and compares struct layouts with a header (here one that
+// includes ours, so they must agree); the steps that need a GPU say they were skipped.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, expect, it } from 'vitest';
+
+const root = join(__dirname, '..', '..');
+const out = mkdtempSync(join(tmpdir(), 'vramguard-gpu-check-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+it('runs end to end on the mock and writes JSON and markdown', () => {
+  const header = join(out, 'nvml.h');
+  writeFileSync(header, `#include "${join(root, 'native', 'nvml_api.h')}"\n`);
+  execFileSync(process.execPath, [join(root, 'bench', 'gpu', 'check.mjs'), '--dry-run'], {
+    env: { ...process.env, OUT: out, VRAMGUARD_CHECK_NVML_H: header, VRAMGUARD_PACKAGE: root },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const results = JSON.parse(readFileSync(join(out, 'gpu-check.json'), 'utf8')) as {
+    dryRun: boolean;
+    checks: Array<{ name: string; status: string; note: string }>;
+  };
+  expect(results.dryRun).toBe(true);
+  expect(results.checks.map((c) => [c.name, c.status])).toEqual([
+    ['fields: vramguard vs nvidia-smi vs pynvml', 'ok'],
+    ['a torch process holding 2 GiB appears with its pid', 'ok'],
+    ['a guard evicts a torch-backed worker to admit another', 'ok'],
+    ['timing: vramguard vs pynvml vs nvidia-smi', 'ok'],
+    ['struct sizes and offsets vs nvml.h', 'ok'],
+  ]);
+  expect(results.checks[0]!.note).toMatch(/dry run/);
+  expect(results.checks[4]!.note).toBe(`identical to ${header}`);
+  expect(readFileSync(join(out, 'gpu-check.md'), 'utf8')).toMatch(/^# vramguard GPU check .*dry run on the mock\)/);
+});
