@@ -164,10 +164,13 @@ describe('failures, lost GPUs and per-process series', () => {
     const { cli, base } = await startServe(['--mock', scenario, '--interval', '50ms']);
     try {
       dir.control(scenario, { op: 'injectError', function: 'nvmlDeviceGetTemperature', device: 0, return: 'UNKNOWN', count: 3 });
+      // The pass that counted the third failure has no temperature; a later one reads it again.
+      const errors = { gpu: '0', field: 'temperature_celsius', code: 'UNKNOWN' };
       const m = await eventually(async () => {
         const families = parseExposition((await scrape(base)).body);
-        return valueOf(families, 'vramguard_nvml_errors_total', { gpu: '0', field: 'temperature_celsius', code: 'UNKNOWN' }) === 3 ? families : undefined;
-      }, 'three temperature errors counted');
+        const counted = valueOf(families, 'vramguard_nvml_errors_total', errors);
+        return counted === 3 && valueOf(families, 'vramguard_gpu_temperature_celsius', { gpu: '0' }) !== undefined ? families : undefined;
+      }, 'three temperature errors counted, then the temperature read again');
       expect(valueOf(m, 'vramguard_gpu_temperature_celsius', { gpu: '0' })).toBe(41); // back after the injected failures
 
       dir.control(scenario, { op: 'loseDevice', device: 1 });
