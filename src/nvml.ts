@@ -60,6 +60,12 @@ interface NativeBinding {
     options: { intervalMs: number; devices?: number[]; libraryPath?: string },
     onEvents: (events: NativeEvent[]) => void,
   ) => NativeSampler;
+  /**
+   * The mock NVML's warnings (its vramguardMockWarnings(): bad control-file lines, refused ops), one a
+   * line, oldest first; '' when there are none or the library is not the mock. Absent from addons built
+   * before the loader read them.
+   */
+  mockWarnings?(): string;
 }
 
 function packageRoot(): string {
@@ -188,6 +194,16 @@ export function probe(options: NvmlOptions = {}): NvmlProbe {
     symbols: result.symbols,
     capabilities: capabilitiesFrom(result.symbols),
   };
+}
+
+/**
+ * The mock NVML's current warnings (the latest ones it kept, oldest first): [] for a real NVML or a mock
+ * with nothing to say; null when this addon cannot read them.
+ */
+export function mockWarnings(): string[] | null {
+  const read = binding().mockWarnings;
+  if (read === undefined) return null;
+  return read.call(binding()).split('\n').filter((line) => line.length > 0);
 }
 
 /**

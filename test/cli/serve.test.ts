@@ -116,6 +116,16 @@ describe('the exposition', () => {
     expect(text.get('vramguard_sampler_passes_total')?.type).toBe('counter');
   });
 
+  it('negotiates by q-values: q=0 refuses OpenMetrics, refusing every format is 406', async () => {
+    const refused = await scrape(base, 'application/openmetrics-text;q=0,text/plain;q=0.5');
+    expect(refused.type).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(parseExposition(refused.body).get('vramguard_sampler_passes_total')?.type).toBe('counter');
+    expect((await scrape(base, 'application/openmetrics-text;q=0,*/*;q=0.1')).type).toMatch(/^text\/plain/);
+    const none = await scrape(base, 'text/plain;q=0,*/*;q=0');
+    expect(none.status).toBe(406);
+    expect(none.body).toContain('offered: text/plain; version=0.0.4, application/openmetrics-text; version=1.0.0');
+  });
+
   it('/health is 200 while samples are fresh', async () => {
     const response = await fetch(`${base}/health`);
     expect(response.status).toBe(200);
