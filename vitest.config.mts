@@ -7,7 +7,8 @@ export default defineConfig({
     pool: 'forks',
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-processes.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Limits, not waits (tests wait for conditions): a shared two-core runner can be ten times slower.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });

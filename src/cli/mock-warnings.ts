@@ -1,5 +1,6 @@
 // The mock NVML's warnings (a bad control-file line, a refused op) on the CLI's stderr, each once:
-// `vramguard <command>: mock NVML: <warning>`. `info --json` lists them too.
+// `vramguard <command>: mock NVML: <warning>` (watch's full screen holds them until it closes).
+// `info --json` lists them too.
 import * as nvml from '../nvml';
 
 export class MockWarnings {

@@ -14,7 +14,7 @@ import type { Snapshot } from '../../src/types';
 import { useMock } from '../helpers';
 
 // Every wait below is for a condition; the limits are generous for a loaded two-core machine.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 const GiB = 2 ** 30;
 const HARD = 16 * GiB;

@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 
 // Packing rebuilds the addon and the mocks: minutes on a loaded two-core machine.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 900_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 1_200_000 });
 
 const root = join(__dirname, '..', '..');
 const arch = `${process.platform}-${process.arch}`;
