@@ -27,5 +27,9 @@ for (const entry of ['index', 'testing/index', ...ADAPTERS]) {
       `export const { ${names.join(', ')} } = implementation;\n` +
       `export default implementation;\n`,
   );
-  writeFileSync(join(esm, `${entry}.d.ts`), `export * from '${cjsPath}';\n`);
+  // Named exports and the default one (the whole module), as the .js above has them.
+  writeFileSync(
+    join(esm, `${entry}.d.ts`),
+    `export * from '${cjsPath}';\nimport * as implementation from '${cjsPath}';\nexport default implementation;\n`,
+  );
 }

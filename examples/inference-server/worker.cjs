@@ -8,7 +8,15 @@ const { appendFileSync } = require('node:fs');
 
 const { MODEL_ID, MODEL_BYTES, LOAD_MS, TOKEN_MS, GPU_INDEX } = process.env;
 const control = process.env.VRAMGUARD_MOCK_CONTROL;
-const op = (o) => control && appendFileSync(control, `${JSON.stringify(o)}\n`);
+function op(o) {
+  if (!control) return;
+  try {
+    appendFileSync(control, `${JSON.stringify(o)}\n`);
+  } catch (error) {
+    // The mock's files are gone (its test ended): there is nothing left to hold memory on.
+    if (error.code !== 'ENOENT') throw error;
+  }
+}
 
 function hold() {
   op({ op: 'setProcess', device: Number(GPU_INDEX ?? 0), pid: process.pid, usedBytes: Number(MODEL_BYTES), type: 'compute', followPid: true });

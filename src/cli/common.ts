@@ -1,6 +1,6 @@
 // What every command shares: the common options, exit codes, one-line errors, opening NVML (real,
 // --nvml-library or --mock) and resolving --device, signals, and the stream of sampling passes.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from '../errors';
@@ -88,6 +88,20 @@ export function collectDevices(value: string, previous: string[] | undefined): s
   return [...(previous ?? []), ...items];
 }
 
+/** Why `path` cannot be read as a file ('no such file or directory (ENOENT)', ...), or null. */
+function unreadableFile(path: string): string | null {
+  try {
+    if (statSync(path).isDirectory()) return 'it is a directory';
+    accessSync(path, constants.R_OK);
+    return null;
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    // Node's message is "ENOENT: no such file or directory, stat '/x'": keep the reason, name the code.
+    const reason = /^[A-Z]+: ([^,]+)/.exec(message)?.[1] ?? message;
+    return code ? `${reason} (${code})` : reason;
+  }
+}
+
 /** NVML opened for a command: what the library offers and the devices to read. */
 export interface OpenedNvml {
   probe: nvml.NvmlProbe;
@@ -107,12 +121,11 @@ export function openNvml(options: CommonOptions): OpenedNvml {
     throw new UsageError('--mock', 'cannot be combined with --nvml-library (--mock uses the bundled mock library)');
   }
   if (options.mock !== undefined) {
+    if (options.mock.length === 0) throw new UsageError('--mock', 'expected the path of a scenario file');
     const scenario = resolve(options.mock);
-    try {
-      accessSync(scenario, constants.R_OK);
-    } catch (error) {
-      throw new UsageError('--mock', `cannot read the scenario ${options.mock}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
+    const unreadable = unreadableFile(scenario);
+    // A scenario that cannot be read is a bad scenario (exit 2, like one the mock rejects), not bad usage.
+    if (unreadable) throw new UnavailableError(`scenario ${scenario}: cannot read it: ${unreadable}`);
     let library: string;
     try {
       library = mockLibraryPath({ era: scenarioEra(scenario) });

@@ -5,6 +5,7 @@ import * as nvml from '../nvml';
 import type { DeviceSample } from '../types';
 import { formatBytes } from '../units';
 import { type CommonOptions, EXIT_OK, openNvml, snakeCase } from './common';
+import { MockWarnings } from './mock-warnings';
 
 export interface InfoOptions extends CommonOptions {
   json: boolean;
@@ -43,7 +44,7 @@ function readingStatus(device: DeviceSample): Record<string, ReadingStatus> {
 }
 
 /** The `--json` document. */
-export function infoDocument(probe: nvml.NvmlProbe, devices: DeviceSample[]): Record<string, unknown> {
+export function infoDocument(probe: nvml.NvmlProbe, devices: DeviceSample[], mockWarnings: string[] = []): Record<string, unknown> {
   return {
     library_path: probe.libraryPath,
     is_mock: probe.isMock,
@@ -53,6 +54,7 @@ export function infoDocument(probe: nvml.NvmlProbe, devices: DeviceSample[]): Re
     device_count: probe.system.deviceCount,
     capabilities: Object.fromEntries(Object.entries(probe.capabilities).map(([k, v]) => [snakeCase(k), v])),
     symbols: probe.symbols,
+    mock_warnings: mockWarnings,
     devices: devices.map((d) => ({
       gpu: d.index,
       uuid: d.uuid,
@@ -138,8 +140,10 @@ export function infoText(probe: nvml.NvmlProbe, devices: DeviceSample[]): string
 export function runInfo(options: InfoOptions): number {
   const { probe, devices } = openNvml(options);
   const { snapshot } = nvml.readOnce({ devices });
+  const warnings = new MockWarnings('info');
+  warnings.report();
   process.stdout.write(
-    options.json ? `${JSON.stringify(infoDocument(probe, snapshot.devices), null, 2)}\n` : infoText(probe, snapshot.devices),
+    options.json ? `${JSON.stringify(infoDocument(probe, snapshot.devices, warnings.all()), null, 2)}\n` : infoText(probe, snapshot.devices),
   );
   return EXIT_OK;
 }

@@ -2,6 +2,7 @@
 import { Sampler } from '../sampler';
 import type { Snapshot } from '../types';
 import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes, UsageError } from './common';
+import { MockWarnings } from './mock-warnings';
 import { FIELD_NAMES, fieldByName, type SampleField, SAMPLE_FIELDS } from './schema';
 
 export type SampleFormat = 'ndjson' | 'csv';
@@ -67,7 +68,9 @@ export async function runSample(options: SampleOptions): Promise<number> {
   const removeSignals = onStopSignal(() => sampler.close());
   try {
     if (options.format === 'csv') stdout.write(csvHeader(fields));
+    const warnings = new MockWarnings('sample');
     for await (const snapshot of passes(sampler)) {
+      warnings.report();
       stdout.write(formatPass(snapshot, fields, options.format));
       written += 1;
       if (options.count !== undefined && written >= options.count) break;

@@ -7,6 +7,8 @@ import { Registry } from 'prom-client';
 import { Sampler } from '../sampler';
 import { type CommonOptions, CliError, EXIT_FAILURE, EXIT_OK, formatAddress, type ListenAddress, onStopSignal, openNvml, passes } from './common';
 import { buildRegistry, ExporterState } from '../metrics/gpu';
+import { MockWarnings } from './mock-warnings';
+import { negotiate, type Offer, refuses } from './negotiate';
 
 export interface ServeOptions extends CommonOptions {
   listen: ListenAddress;
@@ -16,8 +18,17 @@ export interface ServeOptions extends CommonOptions {
   processes: boolean;
 }
 
-function wantsOpenMetrics(request: IncomingMessage): boolean {
-  return /application\/openmetrics-text/i.test(request.headers.accept ?? '');
+/** The expositions /metrics offers, in order of preference on a tie. */
+const TEXT: Offer = { mediaType: 'text/plain', version: '0.0.4' };
+const OPENMETRICS: Offer = { mediaType: 'application/openmetrics-text', version: '1.0.0' };
+
+/**
+ * The format for this scrape, by the Accept header's q-values. A header that accepts neither gets the
+ * text format (as Prometheus's own client libraries do), unless it refuses text outright: then null (406).
+ */
+function chooseFormat(request: IncomingMessage): Offer | null {
+  const accept = request.headers.accept;
+  return negotiate(accept, [TEXT, OPENMETRICS]) ?? (refuses(accept, TEXT) ? null : TEXT);
 }
 
 function send(response: ServerResponse, status: number, contentType: string, body: string, head: boolean): void {
@@ -40,10 +51,15 @@ export async function runServe(options: ServeOptions): Promise<number> {
 
   // Every pass is observed once for the counters; the first one is there before the port opens.
   const stream = passes(sampler);
+  const warnings = new MockWarnings('serve');
   const first = await stream.next();
   if (!first.done) state.observe(first.value);
+  warnings.report();
   const observing = (async () => {
-    for await (const snapshot of stream) state.observe(snapshot);
+    for await (const snapshot of stream) {
+      state.observe(snapshot);
+      warnings.report();
+    }
   })();
 
   const server: Server = createServer((request, response) => {
@@ -55,7 +71,13 @@ export async function runServe(options: ServeOptions): Promise<number> {
     }
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      const registry = wantsOpenMetrics(request) ? openMetrics : text;
+      const format = chooseFormat(request);
+      if (format === null) {
+        const offered = `${TEXT.mediaType}; version=${TEXT.version}, ${OPENMETRICS.mediaType}; version=${OPENMETRICS.version}`;
+        send(response, 406, 'text/plain; charset=utf-8', `not acceptable: ${JSON.stringify(request.headers.accept)}; offered: ${offered}\n`, head);
+        return;
+      }
+      const registry = format === OPENMETRICS ? openMetrics : text;
       registry.metrics().then(
         (body) => send(response, 200, registry.contentType, body, head),
         (error: Error) => send(response, 500, 'text/plain; charset=utf-8', `collecting metrics failed: ${error.message}\n`, head),

@@ -10,6 +10,7 @@ import { Sampler } from '../sampler';
 import type { Snapshot } from '../types';
 import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes } from './common';
 import { loadTerminalLibraries } from './esm';
+import { MockWarnings } from './mock-warnings';
 import { ProcessDirectory } from '../proc';
 import { type DeviceHistory, plainLine, pushHistory, renderFrame, type WatchState } from './render';
 
@@ -30,16 +31,20 @@ export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv 
 export async function runWatch(options: WatchOptions): Promise<number> {
   const { probe, devices } = openNvml(options);
   const sampler = new Sampler({ interval: options.intervalMs, devices }).start();
+  // On the full screen, the mock's warnings wait for the normal screen to come back.
+  const held: string[] = [];
+  const warnings = new MockWarnings('watch', undefined, process.stdout.isTTY ? (line) => held.push(line) : undefined);
   try {
-    if (process.stdout.isTTY) await interactive(sampler, probe.system, probe.isMock, options);
-    else await plain(sampler);
+    if (process.stdout.isTTY) await interactive(sampler, probe.system, probe.isMock, options, warnings);
+    else await plain(sampler, warnings);
   } finally {
     sampler.close();
+    if (held.length > 0) process.stderr.write(held.join(''));
   }
   return EXIT_OK;
 }
 
-async function plain(sampler: Sampler): Promise<void> {
+async function plain(sampler: Sampler, warnings: MockWarnings): Promise<void> {
   const removeSignals = onStopSignal(() => sampler.close());
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') sampler.close();
@@ -47,6 +52,7 @@ async function plain(sampler: Sampler): Promise<void> {
   });
   try {
     for await (const snapshot of passes(sampler)) {
+      warnings.report();
       process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join(''));
     }
   } finally {
@@ -59,6 +65,7 @@ async function interactive(
   system: WatchState['system'],
   isMock: boolean,
   options: WatchOptions,
+  warnings: MockWarnings,
 ): Promise<void> {
   const { stringWidth: fullWidth, ansiEscapes: esc } = await loadTerminalLibraries();
   // Most of a frame is printable ASCII, block elements (bars, sparklines), '°' and '…', one column each:
@@ -142,6 +149,7 @@ async function interactive(
     out.on('resize', onResize);
     draw();
     for await (const snapshot of passes(sampler)) {
+      warnings.report();
       update(state, snapshot);
       draw();
     }

