@@ -243,6 +243,9 @@ class SamplerWrap {
     samplerOptions.intervalNanos = static_cast<uint64_t>(intervalMs * 1e6);
     samplerOptions.devices = DeviceList(options.Get("devices"));
     samplerOptions.libraryPath = OptionalString(options.Get("libraryPath"));
+    void* data = nullptr;
+    Check(env, napi_get_instance_data(env, &data));  // before the thread-safe function: nothing to undo
+    data_ = static_cast<AddonData*>(data);
     auto core = std::make_shared<SamplerCore>();
     // The sampler is owned by the core and joined before the core goes: a plain pointer is enough.
     SamplerCore* raw = core.get();
@@ -257,9 +260,6 @@ class SamplerWrap {
     }
     napi_unref_threadsafe_function(env, core->onEvents);  // a sampler never keeps the process alive by itself
     core_ = std::move(core);
-    void* data = nullptr;
-    Check(env, napi_get_instance_data(env, &data));
-    data_ = static_cast<AddonData*>(data);
     data_->samplers.insert(this);
   }
 
