@@ -279,7 +279,7 @@ export function registerGpuMetrics(registry: Registry, state: ExporterState): vo
   });
 
   new Counter({
-    name: 'vramguard_process_utilization_samples_rejected_total',
+    name: 'vramguard_gpu_process_utilization_samples_rejected_total',
     help: 'Per-process utilization samples the driver returned and the reader refused (pid in no process list, a value above 100%, a timestamp not newer than the last or in the future).',
     labelNames: ['gpu'],
     registers,

@@ -56,7 +56,7 @@ it('refuses junk samples (pid 0, SM above 100%, foreign pids, future timestamps)
 
   const state = new ExporterState({ latest: () => all.at(-1)! }, null, { processes: false, intervalMs: 10 });
   const text = await buildRegistry(state, 'text/plain; version=0.0.4; charset=utf-8').metrics();
-  const rejected = /^vramguard_process_utilization_samples_rejected_total\{gpu="0"\} (\d+)$/m.exec(text);
+  const rejected = /^vramguard_gpu_process_utilization_samples_rejected_total\{gpu="0"\} (\d+)$/m.exec(text);
   expect(Number(rejected?.[1])).toBe(all.at(-1)!.devices[0]!.utilizationSamplesRejectedTotal);
 });
 
