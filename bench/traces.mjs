@@ -6,14 +6,13 @@
 //
 //   node bench/traces.mjs           this suite alone (also part of `npm run bench`)
 //
-// A policy is a name and guard options. The adaptive keep-alive is one more entry; it runs when the
-// guard reports it in status().keepAlive (until then it is listed as not available).
+// A policy is a name and guard options: today's fixed TTL with LRU victims, and the guard's keepAlive
+// (adaptive TTL and victims by predicted reuse, with and without pre-warming).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { emulateKeepAlive } from './lib/keepalive-emulation.mjs';
 import { TRACES } from './lib/traces.mjs';
 
 const GiB = 2 ** 30;
@@ -27,14 +26,9 @@ export const title = 'Keep-alive: replayed request traces (fake clock)';
 export const POLICIES = [
   { name: 'fixed 5m + LRU', options: { idleTtl: '5m' } },
   { name: 'fixed 1m + LRU', options: { idleTtl: '1m' } },
-  {
-    name: 'demand model, emulated',
-    emulate: { ttl: { minMs: 2 * 60_000, maxMs: 30 * 60_000, fallbackMs: 5 * 60_000 }, prewarm: true },
-    options: { idleTtl: null },
-  },
+  { name: 'adaptive', options: { idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '2m', max: '30m' } } } },
   {
     name: 'adaptive + prewarm',
-    requires: 'keepAlive',
     options: { idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '2m', max: '30m' }, prewarm: true } },
   },
 ];
@@ -51,7 +45,6 @@ export async function replay(lib, trace, policy) {
     let sum = 0;
     for (const b of held.values()) sum += b;
     peak = Math.max(peak, sum);
-    heldNow = sum;
     monitor.setProcess(0, OUR_PID, sum);
   };
   const publish = () => {
@@ -60,26 +53,7 @@ export async function replay(lib, trace, policy) {
   };
   clock.setTimer(publish, 1000);
   const guard = new VramGuard({ scope: { pids: [OUR_PID] }, quota: QUOTA, returnTimeout: '2s', monitor, clock, ...policy.options });
-  if (policy.requires && typeof guard.status()[policy.requires] !== 'object') {
-    await guard.close();
-    return { unavailable: `needs the guard's ${policy.requires} option` };
-  }
-  if (policy.emulate && !lib.demand) {
-    await guard.close();
-    return { unavailable: 'needs dist/ with src/guard/demand (node bench/run.mjs --rebuild)' };
-  }
   const delay = (ms) => new Promise((resolve) => clock.setTimer(resolve, ms));
-  let heldNow = 0;
-  const hooks = policy.emulate
-    ? emulateKeepAlive({ demand: lib.demand, guard, clock, heldBytes: () => heldNow, ...policy.emulate })
-    : null;
-  if (hooks) {
-    const tick = () => {
-      hooks.tick();
-      clock.setTimer(tick, 1000);
-    };
-    clock.setTimer(tick, 1000);
-  }
   const f = { requests: trace.requests.length, coldStarts: 0, waitedMs: 0, loads: 0, reloads: 0, reloadedBytes: 0, prewarmLoads: 0, refused: 0, evictions: {} };
   guard.on('evict', (e) => {
     f.evictions[e.reason] = (f.evictions[e.reason] ?? 0) + 1;
@@ -94,7 +68,6 @@ export async function replay(lib, trace, policy) {
     held.set(m.id, m.bytes);
     sync();
     await delay(m.loadMs);
-    hooks?.loadMeasured(m.id, m.loadMs);
     f.loads += 1;
     if (loadedOnce.has(m.id)) {
       f.reloads += 1;
@@ -130,19 +103,13 @@ export async function replay(lib, trace, policy) {
   const request = async (r) => {
     const m = byId.get(r.model);
     asking.set(m.id, (asking.get(m.id) ?? 0) + 1);
-    hooks?.requestStarted(m.id, r.at);
     try {
-      if (hooks) await hooks.makeRoomFor(m.id, m.bytes);
       if (!guard.sessions.has(m.id)) await first(m);
       let startedAt = 0;
-      try {
-        await guard.sessions.use(m.id, async () => {
-          startedAt = clock.now();
-          await delay(r.serviceMs);
-        });
-      } finally {
-        hooks?.useEnded(m.id, clock.now());
-      }
+      await guard.sessions.use(m.id, async () => {
+        startedAt = clock.now();
+        await delay(r.serviceMs);
+      });
       if (startedAt > r.at) {
         f.coldStarts += 1;
         f.waitedMs += startedAt - r.at;
@@ -170,17 +137,11 @@ export async function replay(lib, trace, policy) {
   while (!closed) await clock.advance(1000);
   await closing;
   const hardBytes = guard.hardBytes;
-  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, emulation: hooks?.stats };
-}
-
-/** The built demand module, or null when dist/ predates it. */
-function loadDemand(root) {
-  const path = join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js');
-  return existsSync(path) ? createRequire(import.meta.url)(path) : null;
+  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, forecast: guard.status().keepAlive.forecast };
 }
 
 export async function run(ctx) {
-  const lib = { vramguard: ctx.vramguard, testing: ctx.testing, demand: loadDemand(ctx.root) };
+  const lib = { vramguard: ctx.vramguard, testing: ctx.testing };
   const results = [];
   const started = performance.now();
   for (const make of TRACES) {
@@ -197,7 +158,7 @@ export async function run(ctx) {
   const gib = (b) => (b / GiB).toFixed(1);
   const rows = results.map((r) =>
     r.unavailable
-      ? [r.trace, r.policy, 'n/a', '', '', '', '', '', '', r.unavailable]
+      ? [r.trace, r.policy, 'n/a', '', '', '', '', '', '', '', r.unavailable]
       : [
           r.trace,
           r.policy,
@@ -206,10 +167,11 @@ export async function run(ctx) {
           String(r.reloads),
           `${gib(r.reloadedBytes)} GiB`,
           `${(r.waitedMs / 1000).toFixed(0)} s`,
+          String(r.refused),
           String(r.prewarmLoads),
           `${gib(r.peakBytes)} GiB`,
           `idle ${r.evictions.idle ?? 0}, admission ${r.evictions.admission ?? 0}, pressure ${r.evictions.pressure ?? 0}` +
-            (r.emulation ? `, ttl ${r.emulation.ttlExpiries}, scored ${r.emulation.scoredEvictions}` : ''),
+            (r.forecast?.accuracy.meanAbsErrorRatio != null ? `; forecast error ${(100 * r.forecast.accuracy.meanAbsErrorRatio).toFixed(0)} %` : ''),
         ],
   );
   return {
@@ -219,12 +181,13 @@ export async function run(ctx) {
     tables: [
       {
         title: `Replayed traces, 1 h of fake time each, quota hard ${QUOTA.hard} (soft 90%, target 85.5%), models of 2–8 GiB (0.5 s + 1.5 s/GiB to load)`,
-        columns: ['trace', 'policy', 'requests', 'cold starts', 'reloads', 'reloaded', 'waited', 'prewarms', 'peak', 'evictions'].map((t, i) => ({ title: t, align: i >= 2 && i <= 8 ? 'right' : 'left' })),
+        columns: ['trace', 'policy', 'requests', 'cold starts', 'reloads', 'reloaded', 'waited', 'refused', 'prewarms', 'peak', 'evictions'].map((t, i) => ({ title: t, align: i >= 2 && i <= 9 ? 'right' : 'left' })),
         rows,
         footer: [
           ...traces.map((t) => `${t.name}: ${t.models.length} models, ${gib(t.models.reduce((s, m) => s + m.bytes, 0))} GiB in all; ${t.description}`),
           'cold starts: requests that waited for a load (first loads included); reloads: loads after a model\'s first; waited: their total wait;',
-          'prewarms: reloads started with no request for the model in flight; peak: the most the fake GPU held (never over the hard limit).',
+          'refused: requests whose load did not fit (VramQuotaError); prewarms: reloads started with no request for the model in flight;',
+          'peak: the most the fake GPU held (never over the hard limit); forecast error: mean absolute error of the 1-minute load forecast over mean usage.',
           `never over the hard limit: ${results.every((r) => r.unavailable || !r.overHard) ? 'yes' : 'NO'}; replay took ${(wallMs / 1000).toFixed(1)} s of wall time`,
         ],
       },

@@ -10,8 +10,19 @@ import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
 import { blockedSessions, decideAdmission } from './planner';
 import type { Reporter } from './reporter';
-import type { Session, SessionOptions } from './sessions';
+import type { EvictReason, Session, SessionOptions } from './sessions';
 import type { Limits, Measurement } from './types';
+import type { VictimView } from './keepalive';
+
+/** How one admission may make room. */
+export interface AdmitOptions {
+  /** Only these sessions (ids) may be evicted for it; default: any evictable one. */
+  victims?: ReadonlySet<string>;
+  /** The reason its evictions carry. Default 'admission'. */
+  reason?: EvictReason;
+  /** A refusal is logged at debug and emits no 'refuse' (a pre-warm the GPU has no room for). */
+  quiet?: boolean;
+}
 
 export interface AdmissionParts {
   ledger: Ledger;
@@ -29,21 +40,32 @@ export interface AdmissionParts {
   createSession(id: string, options: SessionOptions): Session;
   /** Registers a built session (the ledger, then a pressure check). */
   addSession(session: Session): void;
-  /** A load finished: the guard re-checks pressure on its ledger. */
-  loaded(): void;
+  /** The planner's views of the sessions (with their predicted reuse) at `now`. */
+  victims(now: number): VictimView[];
+  /** A reload finished after durationMs (the admission's wait excluded); the guard re-checks pressure. */
+  loaded(session: Session, durationMs: number, prewarm: boolean): void;
 }
 
 export class Admission {
   private queue: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
 
   constructor(private readonly parts: AdmissionParts) {}
 
   /** Queues an admission of `need` bytes; resolves with its reservation or rejects VramQuotaError. */
-  admit(need: number, id: string | undefined): Promise<Reservation> {
-    const run = () => this.admitNow(need, id);
-    const result = this.queue.then(run, run);
+  admit(need: number, id: string | undefined, options: AdmitOptions = {}): Promise<Reservation> {
+    const run = () => this.admitNow(need, id, options);
+    this.waiting += 1;
+    const result = this.queue.then(run, run).finally(() => {
+      this.waiting -= 1;
+    });
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  /** Admissions queued or running. */
+  get queued(): number {
+    return this.waiting;
   }
 
   /** Settles when every queued admission has. */
@@ -55,7 +77,12 @@ export class Admission {
   }
 
   /** Reloads an evicted session through admission (the session's own bytes count once it is loading). */
-  async reload(session: Session, admit: (bytes: number, id: string) => Promise<Reservation>): Promise<void> {
+  async reload(session: Session, admit: (bytes: number, id: string) => Promise<Reservation>, options: { prewarm?: boolean } = {}): Promise<void> {
+    // One reload at a time: a use arriving during another's (a pre-warm's) waits for it, then looks again.
+    if (session.transition) {
+      await session.transition.catch(() => undefined);
+      return;
+    }
     if (session.state !== 'evicted') return;
     const transition = (async () => {
       const reservation = await admit(session.bytes, session.id);
@@ -64,11 +91,12 @@ export class Admission {
       session.state = 'loading';
       reservation.cancel();
       try {
+        const started = this.parts.clock.now();
         session.reloaded(await session.runLoad());
         session.loads += 1;
         session.state = 'loaded';
         session.lastUsedAt = this.parts.clock.now();
-        this.parts.loaded();
+        this.parts.loaded(session, session.lastUsedAt - started, options.prewarm ?? false);
       } catch (error) {
         session.state = 'evicted';
         throw error;
@@ -82,7 +110,7 @@ export class Admission {
     }
   }
 
-  private async admitNow(need: number, id: string | undefined): Promise<Reservation> {
+  private async admitNow(need: number, id: string | undefined, options: AdmitOptions): Promise<Reservation> {
     const { ledger, meter, evictor, lifecycle, report, clock, limits } = this.parts;
     const started = clock.now();
     const evicted: string[] = [];
@@ -91,6 +119,8 @@ export class Admission {
       lifecycle.assertAccepting();
       const m = meter.read();
       const free = this.free(m).free;
+      const now = clock.now();
+      const views = this.parts.victims(now);
       const decision = decideAdmission({
         needBytes: need,
         freeBytes: free,
@@ -98,15 +128,16 @@ export class Admission {
         canWait: this.parts.sampling,
         hardBytes: limits.hardBytes,
         scopeBytes: m.scopeBytes,
-        sessions: ledger.all(),
+        sessions: options.victims ? views.filter((v) => options.victims!.has(v.id)) : views,
+        now,
       });
       if (decision.kind === 'admit') break;
       if (decision.kind === 'wait') {
         await meter.nextSample(this.parts.returnTimeout);
         continue;
       }
-      if (decision.kind === 'refuse') throw this.refuse(need, id, decision.why, m, releasedBytes, evicted);
-      releasedBytes += await evictor.evictAndWait(decision.victim, 'admission');
+      if (decision.kind === 'refuse') throw this.refuse(need, id, decision.why, m, releasedBytes, evicted, options.quiet ?? false);
+      releasedBytes += await evictor.evictAndWait(decision.victim.session, options.reason ?? 'admission');
       evicted.push(decision.victim.id);
     }
     const reservation = ledger.reserve(id, need, clock.now(), (r, sessionId, options) => {
@@ -128,7 +159,7 @@ export class Admission {
     return this.parts.ledger.free(m, { hardBytes: this.parts.limits.hardBytes, paddingBytes: this.parts.paddingBytes });
   }
 
-  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[]): VramQuotaError {
+  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[], quiet: boolean): VramQuotaError {
     const { limits, ledger, report } = this.parts;
     const figures = this.free(m);
     const error = new VramQuotaError(
@@ -145,8 +176,8 @@ export class Admission {
       },
       why,
     );
-    report.log('warn', { id, bytes: need, err: error }, 'admission refused');
-    report.emit('refuse', { id, bytes: need, error });
+    report.log(quiet ? 'debug' : 'warn', { id, bytes: need, err: error }, 'admission refused');
+    if (!quiet) report.emit('refuse', { id, bytes: need, error });
     return error;
   }
 }

@@ -14,11 +14,12 @@ import { type ByteSize, parseBytes } from '../units';
 import { Admission } from './admission';
 import { type Clock, systemClock } from './clock';
 import { Evictor } from './evictor';
+import { KeepAlive } from './keepalive';
 import { Ledger, type Reservation } from './ledger';
 import { Lifecycle, type DrainSteps, type ShutdownOptions } from './lifecycle';
 import { Meter } from './meter';
 import { type GuardOptions, type ResolvedOptions, resolveOptions, validateScope } from './options';
-import { Periodic } from './periodic';
+import { Periodic, PERIODIC_MS } from './periodic';
 import { SessionRegistry } from './registry';
 import { Relief } from './relief';
 import { Reporter } from './reporter';
@@ -32,7 +33,7 @@ const CREDIT_TIMEOUTS = 3;
 
 const GUARD_OPTION_KEYS = [
   'device', 'quota', 'scope', 'interval', 'idleTtl', 'hysteresis', 'padding', 'returnRatio', 'returnTimeout',
-  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'logger', 'libraryPath', 'monitor', 'clock',
+  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'keepAlive', 'logger', 'libraryPath', 'monitor', 'clock',
 ] as const;
 
 function checkGuardOptionKeys(options: GuardOptions): void {
@@ -40,6 +41,7 @@ function checkGuardOptionKeys(options: GuardOptions): void {
   checkOptionKeys(options.quota, ['soft', 'hard'], 'quota.');
   checkOptionKeys(options.trend, ['window', 'horizon'], 'trend.');
   checkOptionKeys(options.recycle, ['every', 'onLeak'], 'recycle.');
+  // keepAlive's keys are checked where it is resolved (demand/options.ts).
   if (typeof options.scope === 'object') checkOptionKeys(options.scope, ['pids'], 'scope.');
 }
 
@@ -60,6 +62,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private readonly admission: Admission;
   private readonly relief: Relief;
   private readonly periodic: Periodic;
+  private readonly keepAlive: KeepAlive;
   private readonly watermarks: WatermarkSubscription | null;
   private readonly drainSteps: DrainSteps;
   private readonly host: SessionHost;
@@ -100,15 +103,30 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       },
     ));
     const evictor = (this.evictor = new Evictor(meter, clock, report, this.options));
-    const common = { meter, ledger, evictor, lifecycle, report, clock, limits };
+    const victims = (now: number) => this.keepAlive.views(now);
+    const common = { meter, ledger, evictor, lifecycle, report, clock, limits, victims };
     const relief = (this.relief = new Relief({
       ...common,
       releaserTimeout: this.options.releaserTimeout,
       returnTimeout: this.options.returnTimeout,
       onLedger: () => !monitor || this.deviceLost,
     }));
+    const keepAlive = (this.keepAlive = new KeepAlive({
+      options: this.options.keepAlive,
+      meter,
+      ledger,
+      relief,
+      lifecycle,
+      report,
+      clock,
+      limits,
+      paddingBytes: this.options.padding,
+      tickMs: PERIODIC_MS,
+    }));
     this.host = {
       now: () => clock.now(),
+      keepAliveFor: (id, sessionOptions, fallbackMs) => keepAlive.sessionKeepAlive(id, sessionOptions, fallbackMs),
+      decideTtl: (k) => keepAlive.decideTtl(k),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
       defaultIdleTtlMs: this.options.idleTtl,
       assertAcceptingUses: () => lifecycle.assertAccepting(),
@@ -128,9 +146,13 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       sampling: monitor !== null,
       createSession,
       addSession,
-      loaded: () => relief.checkLedger(),
+      loaded: (session, durationMs, prewarm) => {
+        keepAlive.loaded(session, durationMs, prewarm);
+        relief.checkLedger();
+      },
     });
-    this.periodic = new Periodic({ ...common, relief, trend: this.options.trend, recycle: this.options.recycle, startedAt: clock.now() });
+    keepAlive.attach(this.admission);
+    this.periodic = new Periodic({ ...common, relief, keepAlive, trend: this.options.trend, recycle: this.options.recycle, startedAt: clock.now() });
     this.sessions = new SessionRegistry({ ledger, createSession, addSession, evict: (s, reason) => evictor.evict(s, reason) });
     this.drainSteps = {
       admissionsSettled: () => this.admission.settled(),
@@ -231,6 +253,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       scope: { requested: typeof scope === 'string' ? scope : 'pids', inForce: m.inForce, reason: m.reason, pids: this.meter.pids() },
       sessions: this.ledger.all().map((s) => s.info()),
       reservations: this.ledger.reservationList(this.clock.now()),
+      keepAlive: this.keepAlive.status(this.clock.now()),
       sampleAgeMs: this.sampleAgeMs(),
     };
   }

@@ -9,8 +9,10 @@ export type {
   GuardEvents,
   GuardHealth,
   GuardMonitor,
+  GuardKeepAliveStatus,
   GuardStatus,
   HealthState,
+  LoadEvent,
   PressureEvent,
   RecycleEvent,
   RefuseEvent,
@@ -22,6 +24,8 @@ export type {
 export type { ShutdownOptions } from './lifecycle';
 export type { Clock, TimerHandle } from './clock';
 export type { GuardOptions, Logger, QuotaSize } from './options';
+export type { KeepAliveOptions, SessionKeepAliveOptions } from './demand/options';
+export type { SessionKeepAliveInfo } from './demand/session-keepalive';
 export { processTree } from './scope';
 export type { ScopeOption } from './scope';
 export { Session } from './sessions';

@@ -2,6 +2,7 @@
 // one message naming the option.
 import { InvalidOptionError } from '../errors';
 import { type ByteSize, type Duration, parseBytes, parseDuration } from '../units';
+import { type KeepAliveOptions, type ResolvedKeepAlive, resolveKeepAlive } from './demand/options';
 import type { ScopeOption } from './scope';
 
 /** A size, or a percentage of the device's total memory ('90%'). */
@@ -42,6 +43,11 @@ export interface GuardOptions {
   trend?: { window?: Duration; horizon?: Duration } | false;
   /** 'recycle' advice (an event; the guard never kills its process), only when idle. */
   recycle?: { every?: Duration; onLeak?: boolean } | false;
+  /**
+   * Keep-alive that follows demand: adaptive idle TTL, victims by predicted reuse, pre-warming, a load
+   * forecast (README, "Keep-alive that follows demand"). Default off: the fixed idleTtl and LRU.
+   */
+  keepAlive?: KeepAliveOptions | false;
   /** pino-compatible; nothing is logged without one. */
   logger?: Logger;
   /** Path of libnvidia-ml.so.1 (default: VRAMGUARD_NVML_LIBRARY, else the system's). */
@@ -59,6 +65,7 @@ export interface ResolvedOptions {
   padding: number;
   trend: { window: number; horizon: number } | null;
   recycle: { every: number | null; onLeak: boolean } | null;
+  keepAlive: ResolvedKeepAlive | null;
 }
 
 export function resolveOptions(options: GuardOptions): ResolvedOptions {
@@ -96,6 +103,7 @@ export function resolveOptions(options: GuardOptions): ResolvedOptions {
           onLeak: recycleOption.onLeak ?? true,
         }
       : null,
+    keepAlive: resolveKeepAlive(options.keepAlive),
   };
 }
 

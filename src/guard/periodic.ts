@@ -1,7 +1,9 @@
 // The periodic tick (every second): re-read the process tree, take in the latest sample, watch the
 // usage trend (leak warning), advise a recycle when idle, and start relief if usage is over the soft
-// limit without a crossing having said so (a watermark missed while relief ran).
+// limit without a crossing having said so (a watermark missed while relief ran); then the keep-alive's
+// share (forecast, adaptive expiries, pre-warming).
 import type { Clock, TimerHandle } from './clock';
+import type { KeepAlive } from './keepalive';
 import type { Ledger } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
@@ -16,6 +18,7 @@ export interface PeriodicParts {
   meter: Meter;
   ledger: Ledger;
   relief: Relief;
+  keepAlive: KeepAlive;
   lifecycle: Lifecycle;
   report: Reporter;
   clock: Clock;
@@ -63,6 +66,7 @@ export class Periodic {
     this.adviseRecycle(now);
     relief.updateEpisodes(m.reliefBytes);
     if (m.reliefBytes > limits.softBytes && !relief.active) void relief.relieve('periodic');
+    this.parts.keepAlive.tick(now, m);
   }
 
   private watchTrend(now: number, usageBytes: number): void {

@@ -2,48 +2,36 @@
 // an admission does next: admit, wait for disposed memory to come back, evict one more, or refuse.
 // The guard's other parts carry the decisions out.
 import type { EvictionReport } from '../errors';
+import { pickVictim as pickByReuse, rankVictims, type VictimCandidate } from './demand/victims';
 import type { SessionState } from './sessions';
 
-/** What the planner knows of a session. */
-export interface Candidate {
-  readonly id: string;
-  readonly bytes: number;
+/**
+ * What the planner knows of a session: its fields, its predicted next use (null without history, or on
+ * the fixed TTL: least-recently-used order) and the measured time of its last load.
+ */
+export interface Candidate extends VictimCandidate {
   readonly state: SessionState;
-  readonly busy: number;
-  readonly pinned: boolean;
-  readonly priority: number;
-  readonly lastUsedAt: number;
 }
 
-/** Never pinned, never busy, only loaded sessions. */
-export function evictable(s: Candidate): boolean {
-  return s.state === 'loaded' && !s.pinned && s.busy === 0;
-}
+/** The evictable ones: never pinned, never busy, only loaded (demand/victims.ts, the one definition). */
+export { evictable } from './demand/victims';
 
 /**
- * The victim order, in one place: negative when `a` goes before `b`. Lower priority first, then least
- * recently used, then larger. (A further key, e.g. predicted reuse, belongs here.)
+ * The victim order, in one place (demand/victims.ts compareVictims): lower priority first; within a
+ * priority the next use predicted furthest away, weighted by size and reload cost; without a
+ * prediction least recently used; then larger.
  */
-export function compareVictims(a: Candidate, b: Candidate): number {
-  if (a.priority !== b.priority) return a.priority - b.priority;
-  if (a.lastUsedAt !== b.lastUsedAt) return a.lastUsedAt - b.lastUsedAt;
-  return b.bytes - a.bytes;
+export function victimOrder<T extends Candidate>(sessions: readonly T[], now: number): T[] {
+  return rankVictims(sessions, now).map((r) => r.candidate);
 }
 
-/** The evictable sessions, first victim first. */
-export function victimOrder<T extends Candidate>(sessions: Iterable<T>): T[] {
-  return [...sessions].filter(evictable).sort(compareVictims);
-}
-
-/** The first victim, or undefined when nothing can be evicted. Ties keep registration order. */
-export function pickVictim<T extends Candidate>(sessions: Iterable<T>): T | undefined {
-  let best: T | undefined;
-  for (const s of sessions) if (evictable(s) && (!best || compareVictims(s, best) < 0)) best = s;
-  return best;
+/** The first victim, or undefined when nothing can be evicted. */
+export function pickVictim<T extends Candidate>(sessions: readonly T[], now: number): T | undefined {
+  return pickByReuse(sessions, now);
 }
 
 /** Sessions eviction cannot free now, and why. */
-export function blockedSessions(sessions: Iterable<Candidate>): EvictionReport['blocked'] {
+export function blockedSessions(sessions: Iterable<Pick<Candidate, 'id' | 'bytes' | 'state' | 'busy' | 'pinned'>>): EvictionReport['blocked'] {
   const blocked: EvictionReport['blocked'] = [];
   for (const s of sessions) {
     if (s.state === 'loading') blocked.push({ id: s.id, bytes: s.bytes, reason: 'loading' });
@@ -63,7 +51,10 @@ export interface AdmissionInput<T extends Candidate> {
   canWait: boolean;
   hardBytes: number;
   scopeBytes: number;
+  /** The sessions admission may evict (views with their predictions). */
   sessions: readonly T[];
+  /** The clock's time (idle times for the order). */
+  now: number;
 }
 
 export type AdmissionDecision<T extends Candidate> =
@@ -80,7 +71,7 @@ export function decideAdmission<T extends Candidate>(input: AdmissionInput<T>): 
   const { needBytes: need, freeBytes: free } = input;
   if (need <= free) return { kind: 'admit' };
   if (need > input.hardBytes) return { kind: 'refuse', why: 'larger than the hard limit' };
-  const victims = victimOrder(input.sessions);
+  const victims = victimOrder(input.sessions, input.now);
   let evictableBytes = 0;
   for (const v of victims) evictableBytes += v.bytes;
   const returning = input.canWait ? input.returningBytes : 0;
@@ -102,8 +93,8 @@ export function decideAdmission<T extends Candidate>(input: AdmissionInput<T>): 
 export type ReliefDecision<T extends Candidate> = { kind: 'done' } | { kind: 'evict'; victim: T } | { kind: 'stuck' };
 
 /** The next eviction of a relief: until usage is at or under the target. */
-export function decideRelief<T extends Candidate>(usageBytes: number, targetBytes: number, sessions: Iterable<T>): ReliefDecision<T> {
+export function decideRelief<T extends Candidate>(usageBytes: number, targetBytes: number, sessions: readonly T[], now: number): ReliefDecision<T> {
   if (usageBytes <= targetBytes) return { kind: 'done' };
-  const victim = pickVictim(sessions);
+  const victim = pickVictim(sessions, now);
   return victim ? { kind: 'evict', victim } : { kind: 'stuck' };
 }

@@ -10,6 +10,7 @@ import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
 import { decideRelief } from './planner';
 import type { Reporter } from './reporter';
+import type { VictimView } from './keepalive';
 import type { Limits, PressureEvent } from './types';
 
 interface Releaser {
@@ -28,6 +29,8 @@ export interface ReliefParts {
   limits: Limits;
   releaserTimeout: number;
   returnTimeout: number;
+  /** The planner's views of the sessions (with their predicted reuse) at `now`. */
+  victims(now: number): VictimView[];
   /** Usage comes from the ledger now (no NVML, or the GPU is lost): no watermark will wake relief. */
   onLedger(): boolean;
 }
@@ -131,13 +134,14 @@ export class Relief {
       });
     }
     while (lifecycle.accepting) {
-      const decision = decideRelief(m.reliefBytes, limits.targetBytes, this.parts.ledger.all());
+      const now = clock.now();
+      const decision = decideRelief(m.reliefBytes, limits.targetBytes, this.parts.victims(now), now);
       if (decision.kind === 'done') return;
       if (decision.kind === 'stuck') {
         report.log('warn', { usageBytes: m.reliefBytes, targetBytes: limits.targetBytes }, 'nothing left to evict');
         return;
       }
-      await this.parts.evictor.evictAndWait(decision.victim, 'pressure');
+      await this.parts.evictor.evictAndWait(decision.victim.session, 'pressure');
       meter.advance();
       m = meter.read();
     }

@@ -3,6 +3,8 @@
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import { type ByteSize, type Duration, parseBytes, parseDuration } from '../units';
 import type { TimerHandle } from './clock';
+import type { SessionKeepAliveOptions } from './demand/options';
+import { fixedKeepAliveInfo, type SessionKeepAlive, type SessionKeepAliveInfo } from './demand/session-keepalive';
 
 export interface SessionOptions {
   /** What the session holds on the GPU (an estimate; NVML's figures are what count). */
@@ -15,8 +17,10 @@ export interface SessionOptions {
   pinned?: boolean;
   /** Lower is evicted first. Default 0. */
   priority?: number;
-  /** Overrides the guard's idleTtl; null: never expires. */
+  /** Overrides the guard's idleTtl; null: never expires. With an adaptive keep-alive: the TTL without history. */
   idleTtl?: Duration | null;
+  /** Overrides the guard's keepAlive for this session: { adaptive?, idleTtl?: { min?, max? } }. */
+  keepAlive?: SessionKeepAliveOptions;
 }
 
 export type SessionState = 'loaded' | 'evicting' | 'evicted' | 'loading' | 'removed';
@@ -33,6 +37,8 @@ export interface SessionInfo {
   uses: number;
   loads: number;
   evictions: number;
+  /** The idle TTL and, for adaptive sessions, the demand behind it. */
+  keepAlive: SessionKeepAliveInfo;
 }
 
 /** What a session needs from its guard. */
@@ -40,6 +46,10 @@ export interface SessionHost {
   now(): number;
   setTimer(fn: () => void, ms: number): TimerHandle;
   defaultIdleTtlMs: number | null;
+  /** The session's adaptive keep-alive, or null on the fixed TTL (throws on bad options). */
+  keepAliveFor(id: string, options: SessionKeepAliveOptions | undefined, fallbackMs: number | null): SessionKeepAlive | null;
+  /** Decides an adaptive session's TTL now (under the GPU's current pressure). */
+  decideTtl(keepAlive: SessionKeepAlive): number | null;
   /** Rejects (GuardDrainingError) when the guard takes no new uses. */
   assertAcceptingUses(): void;
   /** Evicts through the guard's path (events, accounting). */
@@ -50,7 +60,8 @@ export interface SessionHost {
   useEnded(session: Session): void;
 }
 
-export type EvictReason = 'idle' | 'pressure' | 'admission' | 'unload' | 'drain';
+/** 'prewarm': evicted to make room for a pre-warm (only with keepAlive.prewarm.allowEviction). */
+export type EvictReason = 'idle' | 'pressure' | 'admission' | 'prewarm' | 'unload' | 'drain';
 
 export class Session {
   readonly id: string;
@@ -64,12 +75,15 @@ export class Session {
   uses = 0;
   loads = 1;
   evictions = 0;
+  /** @internal The adaptive keep-alive (demand model and TTL decision); null on the fixed TTL. */
+  readonly keepAlive: SessionKeepAlive | null;
   /** @internal Settles when the current eviction or reload finishes. */
   transition: Promise<unknown> | undefined;
   private disposeFn: () => unknown;
   private disposed = false;
   private readonly loadFn: (() => unknown) | undefined;
   private idleTimer: TimerHandle | undefined;
+  private idleDeadline: number | null = null;
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -97,6 +111,7 @@ export class Session {
         : options.idleTtl === null
           ? null
           : parseDuration(options.idleTtl, 'idleTtl');
+    this.keepAlive = host.keepAliveFor(id, options.keepAlive, this.idleTtlMs);
     this.disposeFn = options.dispose;
     this.loadFn = options.load;
     this.lastUsedAt = host.now();
@@ -120,8 +135,8 @@ export class Session {
     this.host.assertAcceptingUses();
     // Mark busy first: a use that starts while an expiry is being decided wins.
     this.busy += 1;
-    this.idleTimer?.cancel();
-    this.idleTimer = undefined;
+    this.cancelIdleTimer();
+    this.keepAlive?.demand.useStarted(this.host.now());
     try {
       await this.ensureLoaded();
       this.uses += 1;
@@ -129,6 +144,7 @@ export class Session {
     } finally {
       this.busy -= 1;
       this.lastUsedAt = this.host.now();
+      this.keepAlive?.demand.useEnded(this.lastUsedAt);
       if (this.busy === 0) {
         this.armIdleTimer();
         for (const waiter of this.idleWaiters.splice(0)) waiter();
@@ -156,6 +172,7 @@ export class Session {
       uses: this.uses,
       loads: this.loads,
       evictions: this.evictions,
+      keepAlive: this.keepAlive?.info(this.host.now()) ?? fixedKeepAliveInfo(this.pinned ? null : this.idleTtlMs),
     };
   }
 
@@ -182,22 +199,40 @@ export class Session {
   cancelIdleTimer(): void {
     this.idleTimer?.cancel();
     this.idleTimer = undefined;
+    this.idleDeadline = null;
   }
 
-  /** @internal (Re)arms the idle expiry from the end of the last use. */
+  /** @internal (Re)arms the idle expiry from the end of the last use (an adaptive TTL is decided now). */
   armIdleTimer(): void {
-    this.idleTimer?.cancel();
-    this.idleTimer = undefined;
-    if (this.idleTtlMs === null || this.pinned || this.state !== 'loaded') return;
-    const due = this.lastUsedAt + this.idleTtlMs - this.host.now();
-    this.idleTimer = this.host.setTimer(() => this.expire(), due);
+    this.cancelIdleTimer();
+    if (this.pinned || this.state !== 'loaded' || this.busy > 0) return;
+    const ttl = this.ttlNow();
+    if (ttl === null) return;
+    this.idleDeadline = this.lastUsedAt + ttl;
+    this.idleTimer = this.host.setTimer(() => this.expire(), this.idleDeadline - this.host.now());
+  }
+
+  /** @internal An adaptive TTL follows pressure: re-decided every tick, the expiry moves in when it shrank. */
+  reviewIdleTimer(): void {
+    if (!this.keepAlive || this.idleDeadline === null) return;
+    const ttl = this.ttlNow();
+    if (ttl !== null && this.lastUsedAt + ttl < this.idleDeadline) this.armIdleTimer();
+  }
+
+  private ttlNow(): number | null {
+    return this.keepAlive ? this.host.decideTtl(this.keepAlive) : this.idleTtlMs;
   }
 
   private expire(): void {
     this.idleTimer = undefined;
-    // Decided synchronously: nothing can start a use between this check and marking the eviction.
-    if (this.state !== 'loaded' || this.busy > 0 || this.idleTtlMs === null) return;
-    if (this.host.now() - this.lastUsedAt < this.idleTtlMs) {
+    this.idleDeadline = null;
+    // Decided synchronously: nothing can start a use between this check and marking the eviction. An
+    // adaptive TTL is decided again here: pressure may have changed since it was armed.
+    if (this.state !== 'loaded' || this.busy > 0) return;
+    const ttl = this.ttlNow();
+    if (ttl === null) return;
+    // The same sum the timer was armed with (no rounding gap between the two).
+    if (this.lastUsedAt + ttl > this.host.now()) {
       this.armIdleTimer();
       return;
     }

@@ -1,5 +1,6 @@
 // Usage slope of the scope by least squares over a sliding window: the leak signal behind "restart
-// the service every 6 hours".
+// the service every 6 hours". The line is demand/stats.ts fitLine, the one the load forecast fits.
+import { fitLine } from './demand/stats';
 
 export interface TrendEstimate {
   /** Bytes per second (positive: growing). */
@@ -33,23 +34,12 @@ export class TrendTracker {
     const last = this.points[n - 1]!.t;
     const spanMs = last - first;
     if (spanMs < this.windowMs / 2) return null;
-    let sumT = 0;
-    let sumB = 0;
-    for (const p of this.points) {
-      sumT += p.t - first;
-      sumB += p.bytes;
-    }
-    const meanT = sumT / n;
-    const meanB = sumB / n;
-    let num = 0;
-    let den = 0;
-    for (const p of this.points) {
-      const dt = p.t - first - meanT;
-      num += dt * (p.bytes - meanB);
-      den += dt * dt;
-    }
-    if (den === 0) return null;
-    const slopePerMs = num / den;
+    const fit = fitLine(
+      this.points.map((p) => p.t),
+      this.points.map((p) => p.bytes),
+    );
+    if (!fit) return null;
+    const slopePerMs = fit.slope;
     const current = this.points[n - 1]!.bytes;
     const projectedMsToLimit = slopePerMs > 0 ? Math.max(0, (limitBytes - current) / slopePerMs) : null;
     return { slopeBytesPerSecond: slopePerMs * 1000, projectedMsToLimit, spanMs, samples: n };

@@ -2,6 +2,7 @@
 // measurement of the scope is. Types only: every part imports these, none imports the façade.
 import type { NvmlReason } from '../errors';
 import type { WatermarkSpec } from '../sampler';
+import type { ForecastAccuracy } from './demand/forecast';
 import type { DeviceSample, Snapshot } from '../types';
 import type { ByteSize } from '../units';
 import type { EvictReason, SessionInfo } from './sessions';
@@ -68,6 +69,14 @@ export interface AdmitEvent {
   waitedMs: number;
   evicted: string[];
 }
+/** A session loaded through the guard: reloaded for a use, or pre-warmed ahead of a predicted one. */
+export interface LoadEvent {
+  id: string;
+  bytes: number;
+  /** From the call of its load() to its settling (the admission's wait excluded). */
+  durationMs: number;
+  prewarm: boolean;
+}
 export interface RefuseEvent {
   id: string | undefined;
   bytes: number;
@@ -83,6 +92,7 @@ export interface GuardEvents {
   recycle: [RecycleEvent];
   admit: [AdmitEvent];
   refuse: [RefuseEvent];
+  load: [LoadEvent];
   'device-lost': [{ device: number; reason?: NvmlReason }];
   'device-recovered': [{ device: number }];
 }
@@ -129,7 +139,24 @@ export interface GuardStatus {
   scope: { requested: string; inForce: ScopeInForce; reason: string | null; pids: number[] };
   sessions: SessionInfo[];
   reservations: ReservationInfo[];
+  keepAlive: GuardKeepAliveStatus;
   sampleAgeMs: number | null;
+}
+
+/** status().keepAlive: the guard's keep-alive settings, its load forecast and its last pre-warm. */
+export interface GuardKeepAliveStatus {
+  adaptive: boolean;
+  prewarm: { minUses: number; allowEviction: boolean } | false;
+  /** Null without keepAlive (or with forecast: false). */
+  forecast: {
+    /** Scope usage forecast at now + horizonMs; null until the window holds 3 buckets. */
+    predictedBytes: number | null;
+    horizonMs: number;
+    slopeBytesPerSecond: number | null;
+    /** Past forecasts against the usage read when their horizon came. */
+    accuracy: ForecastAccuracy;
+  } | null;
+  lastPrewarm: { id: string; at: number; nextUseInMs: number; reloadMs: number; evict: string[] } | null;
 }
 
 /** One reading of the scope (see Meter.read()). */

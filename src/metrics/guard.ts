@@ -30,6 +30,11 @@ export interface GuardMetricsSource {
 export interface GuardMetricsOptions {
   /** Per-process GPU series (pid, command labels). Default false: their cardinality is the host's call. */
   processes?: boolean;
+  /**
+   * Per-session keep-alive gauges (session label: idle TTL, predicted next use). Default true; turn
+   * off when session ids are unbounded.
+   */
+  sessions?: boolean;
 }
 
 const SESSION_STATES = ['idle', 'busy', 'loading', 'evicting', 'evicted'] as const;
@@ -50,6 +55,8 @@ class RegistryMetrics {
   private readonly pressure: Counter<'gpu'>;
   private readonly breaches: Counter<'gpu'>;
   private readonly trends: Counter<'gpu'>;
+  private readonly loads: Counter<'gpu'>;
+  private readonly prewarms: Counter<'gpu'>;
   private readonly reaction: Histogram<'gpu'>;
 
   constructor(registry: Registry, options: GuardMetricsOptions) {
@@ -159,9 +166,49 @@ class RegistryMetrics {
       },
     });
 
+    // Keep-alive: the load forecast and its measured error (guards with keepAlive), per-session TTLs.
+    const forecast = (g: GuardMetricsSource) => g.status().keepAlive.forecast;
+    perGuard('vramguard_guard_forecast_bytes', 'Scope usage forecast at the horizon (least squares over the last 10 minutes), in bytes.', (g) =>
+      forecast(g)?.predictedBytes ?? null,
+    );
+    perGuard('vramguard_guard_forecast_horizon_seconds', 'How far ahead the load forecast looks, in seconds.', (g) => {
+      const f = forecast(g);
+      return f ? f.horizonMs / 1000 : null;
+    });
+    perGuard('vramguard_guard_forecast_abs_error_bytes', 'Mean absolute error of the load forecasts whose horizon came, in bytes.', (g) =>
+      forecast(g)?.accuracy.meanAbsErrorBytes ?? null,
+    );
+    perGuard('vramguard_guard_forecast_error_bytes', 'Mean signed error (forecast minus actual: the bias) of the load forecasts whose horizon came, in bytes.', (g) =>
+      forecast(g)?.accuracy.meanErrorBytes ?? null,
+    );
+    if (options.sessions ?? true) {
+      const perSession = (name: string, help: string, read: (s: SessionInfo) => number | null) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['gpu', 'session'],
+          registers,
+          collect() {
+            this.reset();
+            for (const g of guards) {
+              for (const s of g.sessions.list()) {
+                const value = s.state === 'removed' ? null : read(s);
+                if (value !== null) this.set({ gpu: gpu(g), session: s.id }, value);
+              }
+            }
+          },
+        });
+      perSession('vramguard_guard_session_idle_ttl_seconds', 'The idle TTL in force for the session (adaptive or fixed), in seconds.', (s) =>
+        s.keepAlive.ttlMs === null ? null : s.keepAlive.ttlMs / 1000,
+      );
+      perSession('vramguard_guard_session_next_use_seconds', "Time to the session's predicted next use (adaptive sessions with history), in seconds.", (s) =>
+        s.keepAlive.predictedNextUseInMs === null ? null : s.keepAlive.predictedNextUseInMs / 1000,
+      );
+    }
+
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
       new Counter<L>({ name, help, labelNames, registers });
-    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, unload, drain).', ['gpu', 'reason']);
+    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, prewarm, unload, drain).', ['gpu', 'reason']);
     this.disposeFailures = counter('vramguard_guard_dispose_failures_total', 'Disposes that threw or timed out.', ['gpu']);
     this.releaserCalls = counter('vramguard_guard_releaser_calls_total', 'Cache releaser calls.', ['gpu', 'releaser']);
     this.releaserFailures = counter('vramguard_guard_releaser_failures_total', 'Cache releaser calls that threw or timed out.', ['gpu', 'releaser']);
@@ -170,6 +217,8 @@ class RegistryMetrics {
     this.pressure = counter('vramguard_guard_pressure_episodes_total', 'Times usage went over the soft limit.', ['gpu']);
     this.breaches = counter('vramguard_guard_breaches_total', 'Times usage went over the hard limit.', ['gpu']);
     this.trends = counter('vramguard_guard_trend_warnings_total', 'Leak warnings: usage projected to reach the hard limit within the horizon.', ['gpu']);
+    this.loads = counter('vramguard_guard_session_loads_total', 'Session loads through the guard (reloads for a use and pre-warms).', ['gpu']);
+    this.prewarms = counter('vramguard_guard_prewarms_total', 'Sessions loaded ahead of a predicted use (keepAlive.prewarm).', ['gpu']);
     this.reaction = new Histogram({
       name: 'vramguard_guard_reaction_seconds',
       help: 'From the sample that crossed the soft limit to the first releaser call, in seconds.',
@@ -197,6 +246,10 @@ class RegistryMetrics {
     guard.on('pressure', () => this.pressure.inc({ gpu }));
     guard.on('breach', () => this.breaches.inc({ gpu }));
     guard.on('trend', () => this.trends.inc({ gpu }));
+    guard.on('load', (e) => {
+      this.loads.inc({ gpu });
+      if (e.prewarm) this.prewarms.inc({ gpu });
+    });
     // Counters of failed NVML readings see every pass.
     guard.observeSamples(() => {
       const snapshot = this.gpuState.sampler.latest();
@@ -207,6 +260,8 @@ class RegistryMetrics {
     this.refusals.inc({ gpu }, 0);
     this.pressure.inc({ gpu }, 0);
     this.breaches.inc({ gpu }, 0);
+    this.loads.inc({ gpu }, 0);
+    this.prewarms.inc({ gpu }, 0);
   }
 }
 

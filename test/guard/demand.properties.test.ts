@@ -35,7 +35,10 @@ it('adaptive TTL is never below min nor above max', () => {
     fc.property(
       fc.integer({ min: 1, max: 3_600_000 }),
       fc.integer({ min: 0, max: 3_600_000 }),
-      fc.record({ hasHistory: fc.boolean(), gapMs: maybe(anyNumber), gapDevMs: maybe(anyNumber), nextUseInMs: maybe(anyNumber), ratePerMinute: maybe(anyNumber) }),
+      fc.record(
+        { hasHistory: fc.boolean(), gapMs: maybe(anyNumber), gapDevMs: maybe(anyNumber), nextUseInMs: maybe(anyNumber), ratePerMinute: maybe(anyNumber), pauseMs: maybe(anyNumber), historyMs: fc.double({ min: 0, max: 1e7, noNaN: true }) },
+        { requiredKeys: ['hasHistory', 'gapMs', 'gapDevMs', 'nextUseInMs', 'ratePerMinute'] },
+      ),
       maybe(anyNumber),
       anyNumber,
       fc.record({ deviations: fc.double({ min: 0, max: 10, noNaN: true }), idleFactor: fc.double({ min: 0, max: 10, noNaN: true }), pressureFactor: fc.double({ min: 0, max: 10, noNaN: true }) }),

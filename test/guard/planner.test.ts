@@ -1,13 +1,14 @@
 // The planner's pure decisions, by property: victims are never pinned, busy or not loaded; the order
-// is priority, then least recently used, then larger; an admission that cannot fit even after every
-// possible eviction is refused before anything is evicted.
+// is the one comparator's (demand/victims.ts rankVictims: priority, then predicted reuse weighted by
+// size and reload cost), which without predictions is priority, then least recently used, then larger;
+// an admission that cannot fit even after every possible eviction is refused before anything is evicted.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
+import { compareVictims, rankVictims, scoreVictims } from '../../src/guard/demand/victims';
 import {
   blockedSessions,
   type Candidate,
-  compareVictims,
   decideAdmission,
   decideRelief,
   evictable,
@@ -16,8 +17,10 @@ import {
 } from '../../src/guard/planner';
 
 const GiB = 2 ** 30;
+const NOW = 10;
 
-const candidate: fc.Arbitrary<Candidate> = fc.record({
+/** A session on the fixed TTL: no prediction (LRU order). */
+const lruCandidate: fc.Arbitrary<Candidate> = fc.record({
   id: fc.string({ minLength: 1, maxLength: 4 }),
   bytes: fc.integer({ min: 1, max: 16 }).map((g) => g * GiB),
   state: fc.constantFrom('loaded', 'loaded', 'loaded', 'evicting', 'evicted', 'loading', 'removed' as const),
@@ -25,8 +28,18 @@ const candidate: fc.Arbitrary<Candidate> = fc.record({
   pinned: fc.constantFrom(false, false, false, true),
   priority: fc.integer({ min: -1, max: 1 }),
   lastUsedAt: fc.integer({ min: 0, max: 5 }),
+  nextUseInMs: fc.constant(null),
+  reloadMs: fc.constantFrom(null, 500, 4000),
 });
+/** Adaptive sessions with a prediction, or none yet, mixed with fixed-TTL ones. */
+const candidate: fc.Arbitrary<Candidate> = fc.oneof(
+  lruCandidate,
+  lruCandidate.chain((c) =>
+    fc.record({ nextUseInMs: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 120_000 })), reloadMs: fc.constantFrom(null, 1, 500, 4000) }).map((p) => ({ ...c, ...p })),
+  ),
+);
 const sessions = fc.array(candidate, { maxLength: 12 });
+const lruSessions = fc.array(lruCandidate, { maxLength: 12 });
 
 /** priority ascending, lastUsedAt ascending, bytes descending: "a goes no later than b". */
 function noLater(a: Candidate, b: Candidate): boolean {
@@ -39,30 +52,47 @@ describe('victim order', () => {
   it('never picks a pinned, busy or unloaded session', () => {
     fc.assert(
       fc.property(sessions, (list) => {
-        const victim = pickVictim(list);
+        const victim = pickVictim(list, NOW);
         if (victim) expect(victim.state === 'loaded' && !victim.pinned && victim.busy === 0).toBe(true);
         else expect(list.filter(evictable)).toEqual([]);
-        for (const v of victimOrder(list)) expect(evictable(v)).toBe(true);
+        for (const v of victimOrder(list, NOW)) expect(evictable(v)).toBe(true);
       }),
     );
   });
 
-  it('orders by priority, then least recently used, then larger, over every evictable session', () => {
+  it('is the one comparator\'s order (rankVictims) over every evictable session, predictions or not', () => {
     fc.assert(
       fc.property(sessions, (list) => {
-        const order = victimOrder(list);
+        const order = victimOrder(list, NOW);
+        expect(order).toEqual(rankVictims(list, NOW).map((r) => r.candidate));
+        expect(order).toHaveLength(list.filter(evictable).length);
+        for (let i = 1; i < order.length; i += 1) expect(order[i - 1]!.priority).toBeLessThanOrEqual(order[i]!.priority);
+        if (order.length > 0) expect(pickVictim(list, NOW)).toBe(order[0]);
+      }),
+    );
+  });
+
+  it('without predictions: priority, then least recently used, then larger', () => {
+    fc.assert(
+      fc.property(lruSessions, (list) => {
+        const order = victimOrder(list, NOW);
         expect(order).toHaveLength(list.filter(evictable).length);
         for (let i = 1; i < order.length; i += 1) expect(noLater(order[i - 1]!, order[i]!)).toBe(true);
-        if (order.length > 0) expect(pickVictim(list)).toBe(order[0]);
+        if (order.length > 0) expect(pickVictim(list, NOW)).toBe(order[0]);
       }),
     );
   });
 
   it('is a consistent comparator (antisymmetric, transitive)', () => {
     fc.assert(
-      fc.property(candidate, candidate, candidate, (a, b, c) => {
-        expect(Math.sign(compareVictims(a, b))).toBe(-Math.sign(compareVictims(b, a)) || 0);
-        if (compareVictims(a, b) <= 0 && compareVictims(b, c) <= 0) expect(compareVictims(a, c)).toBeLessThanOrEqual(0);
+      fc.property(fc.array(candidate, { minLength: 3, maxLength: 6 }), (list) => {
+        const ranked = scoreVictims(list, NOW);
+        for (const a of ranked) {
+          for (const b of ranked) {
+            expect(Math.sign(compareVictims(a, b))).toBe(-Math.sign(compareVictims(b, a)) || 0);
+            for (const c of ranked) if (compareVictims(a, b) <= 0 && compareVictims(b, c) <= 0) expect(compareVictims(a, c)).toBeLessThanOrEqual(0);
+          }
+        }
       }),
     );
   });
@@ -88,6 +118,7 @@ describe('admission decision', () => {
     canWait: fc.boolean(),
     hardBytes: fc.constant(24 * GiB),
     scopeBytes: fc.integer({ min: 0, max: 30 }).map((g) => g * GiB),
+    now: fc.constant(NOW),
   });
 
   it('admits exactly what fits now', () => {
@@ -110,7 +141,7 @@ describe('admission decision', () => {
           const d = decideAdmission({ ...i, freeBytes: free, returningBytes: returning, sessions: list });
           if (d.kind === 'admit') return;
           if (d.kind === 'refuse') {
-            const reachable = i.freeBytes + (i.canWait ? i.returningBytes : 0) + victimOrder(i.sessions).reduce((s, v) => s + v.bytes, 0);
+            const reachable = i.freeBytes + (i.canWait ? i.returningBytes : 0) + victimOrder(i.sessions, NOW).reduce((s, v) => s + v.bytes, 0);
             if (i.needBytes > reachable || i.needBytes > i.hardBytes) expect(evicted).toEqual([]);
             return;
           }
@@ -121,7 +152,7 @@ describe('admission decision', () => {
             continue;
           }
           expect(evictable(d.victim)).toBe(true);
-          expect(d.victim).toBe(pickVictim(list));
+          expect(d.victim).toBe(pickVictim(list, NOW));
           evicted.push(d.victim.id);
           free += d.victim.bytes;
           list = list.map((s) => (s === d.victim ? { ...s, state: 'evicted' as const } : s));
@@ -141,8 +172,8 @@ describe('admission decision', () => {
   });
 
   it('waits for returning bytes rather than evicting when they are enough', () => {
-    const idle: Candidate = { id: 'a', bytes: 8 * GiB, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0 };
-    const base = { needBytes: 4 * GiB, freeBytes: 2 * GiB, returningBytes: 3 * GiB, hardBytes: 24 * GiB, scopeBytes: 20 * GiB, sessions: [idle] };
+    const idle: Candidate = { id: 'a', bytes: 8 * GiB, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0, nextUseInMs: null, reloadMs: null };
+    const base = { now: NOW, needBytes: 4 * GiB, freeBytes: 2 * GiB, returningBytes: 3 * GiB, hardBytes: 24 * GiB, scopeBytes: 20 * GiB, sessions: [idle] };
     expect(decideAdmission({ ...base, canWait: true })).toEqual({ kind: 'wait' });
     expect(decideAdmission({ ...base, canWait: false })).toEqual({ kind: 'evict', victim: idle });
   });
@@ -152,9 +183,9 @@ describe('relief decision', () => {
   it('evicts the first victim until usage is at the target, and says when nothing is left', () => {
     fc.assert(
       fc.property(sessions, fc.integer({ min: 0, max: 30 }), (list, usageGiB) => {
-        const d = decideRelief(usageGiB * GiB, 10 * GiB, list);
+        const d = decideRelief(usageGiB * GiB, 10 * GiB, list, NOW);
         if (usageGiB <= 10) expect(d).toEqual({ kind: 'done' });
-        else if (list.some(evictable)) expect(d).toEqual({ kind: 'evict', victim: pickVictim(list) });
+        else if (list.some(evictable)) expect(d).toEqual({ kind: 'evict', victim: pickVictim(list, NOW) });
         else expect(d).toEqual({ kind: 'stuck' });
       }),
     );

@@ -28,7 +28,8 @@ async function until(predicate: () => boolean): Promise<void> {
 it('registers GPU and guard metrics on the host registry, once, for every guard', async () => {
   const registry = new Registry();
   const guards = [0, 1].map(
-    (device) => new VramGuard({ device, quota: { soft: '20GiB', hard: '30GiB' }, interval: '20ms', scope: 'device', idleTtl: null }),
+    (device) =>
+      new VramGuard({ device, quota: { soft: '20GiB', hard: '30GiB' }, interval: '20ms', scope: 'device', idleTtl: null, keepAlive: device === 0 ? { adaptive: true } : false }),
   );
   try {
     for (const guard of guards) guard.metrics(registry);
@@ -36,6 +37,7 @@ it('registers GPU and guard metrics on the host registry, once, for every guard'
     await until(() => guards.every((g) => g.health().state === 'ready'));
     guards[0]!.addReleaser('cache', () => undefined);
     const session = guards[0]!.sessions.register('m', { bytes: '1GiB', dispose: () => undefined });
+    guards[0]!.sessions.register('n', { bytes: '1GiB', dispose: () => undefined, keepAlive: { adaptive: false } });
     await session.use(() => undefined);
     await guards[0]!.sessions.unload('m');
     await guards[0]!.admit('1GiB', { id: 'x' }).then((r) => r.cancel());
@@ -59,6 +61,15 @@ it('registers GPU and guard metrics on the host registry, once, for every guard'
     expect(valueOf(families, 'vramguard_guard_state', { gpu: '0', state: 'ready' })).toBe(1);
     expect(valueOf(families, 'vramguard_guard_scope_info', { gpu: '0', requested: 'device', in_force: 'device' })).toBe(1);
     expect(families.get('vramguard_guard_reaction_seconds')?.type).toBe('histogram');
+    // Keep-alive: the forecast's horizon on the guard that has one (its figures need 30 s of buckets);
+    // the TTL in force per session (adaptive without history and idleTtl null: the max, 30 min).
+    expect(valueOf(families, 'vramguard_guard_forecast_horizon_seconds', { gpu: '0' })).toBe(60);
+    expect(samples(families, 'vramguard_guard_forecast_horizon_seconds').map((s) => s.labels.gpu)).toEqual(['0']);
+    expect(valueOf(families, 'vramguard_guard_session_idle_ttl_seconds', { gpu: '0', session: 'm' })).toBe(1800);
+    expect(samples(families, 'vramguard_guard_session_idle_ttl_seconds').map((s) => s.labels.session)).toEqual(['m']);
+    expect(samples(families, 'vramguard_guard_session_next_use_seconds')).toEqual([]);
+    expect(valueOf(families, 'vramguard_guard_session_loads_total', { gpu: '0' })).toBe(0);
+    expect(valueOf(families, 'vramguard_guard_prewarms_total', { gpu: '1' })).toBe(0);
     // Lint: names, units, HELP, _total.
     expect(execFileSync(promtoolPath(), ['check', 'metrics'], { input: body, encoding: 'utf8' })).toBe('');
     // The global default registry was not touched.

@@ -12,3 +12,7 @@ export type { TtlBounds, TtlDecision, TtlInput, TtlPolicy } from './ttl';
 export { compareVictims, evictable, pickVictim, rankVictims, scoreVictims } from './victims';
 export type { RankedVictim, VictimCandidate } from './victims';
 export { UseWindow } from './window';
+export { DEFAULT_TTL_BOUNDS, resolveKeepAlive, resolveSessionKeepAlive } from './options';
+export type { KeepAliveOptions, ResolvedKeepAlive, SessionKeepAliveOptions } from './options';
+export { fixedKeepAliveInfo, SessionKeepAlive } from './session-keepalive';
+export type { SessionKeepAliveInfo } from './session-keepalive';

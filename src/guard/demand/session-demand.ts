@@ -42,6 +42,8 @@ export interface DemandEstimate {
   nextUseInMs: number | null;
   lastUseStartAt: number | null;
   lastUseEndAt: number | null;
+  /** From the first use start to the last: how long the pattern has been watched, ms. */
+  historyMs: number;
   /** How long the last load (through the guard) took, ms; null when never measured. */
   lastLoadMs: number | null;
 }
@@ -51,6 +53,7 @@ export class SessionDemand {
   readonly alpha: number;
   private uses = 0;
   private lastStartAt: number | null = null;
+  private firstStartAt: number | null = null;
   private lastEndAt: number | null = null;
   private gapMean: number | null = null;
   private gapDev: number | null = null;
@@ -81,6 +84,7 @@ export class SessionDemand {
     this.rateBucket = folded.bucket;
     this.rateCount = folded.count + 1;
     this.lastStartAt = t;
+    this.firstStartAt ??= t;
     this.uses += 1;
     this.window.add(t);
   }
@@ -118,6 +122,7 @@ export class SessionDemand {
       nextUseInMs: nextUseAt === null ? null : Math.max(0, nextUseAt - now),
       lastUseStartAt: this.lastStartAt,
       lastUseEndAt: this.lastEndAt,
+      historyMs: this.firstStartAt === null || this.lastStartAt === null ? 0 : this.lastStartAt - this.firstStartAt,
       lastLoadMs: this.lastLoadMs,
     };
   }

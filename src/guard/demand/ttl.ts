@@ -22,7 +22,11 @@ export interface TtlPolicy {
 }
 
 export interface TtlInput {
-  estimate: Pick<DemandEstimate, 'hasHistory' | 'gapMs' | 'gapDevMs' | 'nextUseInMs' | 'ratePerMinute'> & { pauseMs?: number | null };
+  estimate: Pick<DemandEstimate, 'hasHistory' | 'gapMs' | 'gapDevMs' | 'nextUseInMs' | 'ratePerMinute'> & {
+    pauseMs?: number | null;
+    /** How long the pattern has been watched; shorter than the fixed TTL, the fixed TTL stays (absent: trusted). */
+    historyMs?: number;
+  };
   bounds: TtlBounds;
   /** The fixed TTL that applies without history (null: never expires, bounded here by max). */
   fallbackMs: number | null;
@@ -65,7 +69,10 @@ export function pressureFactor(usageRatio: number, policy: TtlPolicy = {}): numb
 export function adaptiveIdleTtl(input: TtlInput): TtlDecision {
   const { estimate, bounds } = input;
   const factor = pressureFactor(input.usageRatio, input.policy);
-  const predicted = estimate.hasHistory && estimate.gapMs !== null;
+  // A pattern watched for less time than the fixed TTL it would replace is not trusted yet: one burst
+  // says nothing of the pause before the next.
+  const watched = estimate.historyMs === undefined || input.fallbackMs === null || estimate.historyMs >= input.fallbackMs;
+  const predicted = estimate.hasHistory && estimate.gapMs !== null && watched;
   // A bursty session pauses longer than its gaps vary: it is kept through its usual pause.
   const baseMs = predicted
     ? Math.max(estimate.gapMs! + (input.policy?.deviations ?? 4) * (estimate.gapDevMs ?? 0), estimate.pauseMs ?? -Infinity)
