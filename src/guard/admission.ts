@@ -8,6 +8,8 @@ import type { Evictor } from './evictor';
 import type { Ledger, Reservation } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
+import type { NodeReservation } from '../node-ledger';
+import type { NodeParticipation } from './node';
 import { blockedSessions, decideAdmission } from './planner';
 import type { Reporter } from './reporter';
 import type { Session, SessionOptions } from './sessions';
@@ -31,6 +33,8 @@ export interface AdmissionParts {
   addSession(session: Session): void;
   /** A load finished: the guard re-checks pressure on its ledger. */
   loaded(): void;
+  /** Node-wide coordination (option `node`), or null: admissions then are serialized in this process only. */
+  node: NodeParticipation | null;
 }
 
 export class Admission {
@@ -62,6 +66,7 @@ export class Admission {
       // From here the session's own bytes count (a loading session is resident): the reservation hands
       // over in the same turn, so the load is never counted twice.
       session.state = 'loading';
+      this.parts.node?.committed(reservation, session);
       reservation.cancel();
       try {
         session.reloaded(await session.runLoad());
@@ -87,6 +92,10 @@ export class Admission {
     const started = clock.now();
     const evicted: string[] = [];
     let releasedBytes = 0;
+    const node = this.parts.node;
+    let askedNode = false;
+    let mirror: NodeReservation | null = null;
+    if (node) await node.ready();
     for (;;) {
       lifecycle.assertAccepting();
       const m = meter.read();
@@ -100,12 +109,29 @@ export class Admission {
         scopeBytes: m.scopeBytes,
         sessions: ledger.all(),
       });
-      if (decision.kind === 'admit') break;
+      if (decision.kind === 'admit') {
+        if (!node) break;
+        // Node-wide: the same decision again under the node's lock, on the figures read there.
+        mirror = await node.reserve(need, id, () => this.free(meter.read()).free);
+        lifecycle.assertAccepting();
+        if (mirror) break;
+        continue; // another process took the room meanwhile: decide again on what is left
+      }
       if (decision.kind === 'wait') {
         await meter.nextSample(this.parts.returnTimeout);
         continue;
       }
-      if (decision.kind === 'refuse') throw this.refuse(need, id, decision.why, m, releasedBytes, evicted);
+      if (decision.kind === 'refuse') {
+        const figures = this.free(m);
+        if (node && node.relief && !askedNode && figures.limitedBy !== 'quota' && figures.limitedBy !== 'share' && need <= limits.hardBytes) {
+          // Nothing of our own can make room: ask the other processes, then wait for it as for our own.
+          askedNode = true;
+          const freed = await node.askRelief(need - Math.max(0, figures.free), id);
+          if (freed > 0) await this.waitForRoom(need);
+          continue;
+        }
+        throw this.refuse(need, id, decision.why, m, releasedBytes, evicted);
+      }
       releasedBytes += await evictor.evictAndWait(decision.victim, 'admission');
       evicted.push(decision.victim.id);
     }
@@ -118,19 +144,36 @@ export class Admission {
       // The reservation hands over to the session in one turn: its bytes are never counted twice.
       ledger.forget(r);
       this.parts.addSession(session);
+      node?.committed(r, session);
       return session;
-    });
+    }, (r) => node?.cancelled(r));
+    if (node && mirror) node.attach(reservation, mirror);
     report.report('admit', { id, bytes: need, waitedMs: clock.now() - started, evicted }, 'info', 'load admitted');
     return reservation;
+  }
+
+  /** After another process released memory for us: until it fits, at most returnTimeout. */
+  private async waitForRoom(need: number): Promise<void> {
+    const { meter, clock } = this.parts;
+    const deadline = clock.now() + this.parts.returnTimeout;
+    while (this.free(meter.read()).free < need && clock.now() < deadline) {
+      await meter.nextSample(Math.max(1, deadline - clock.now()));
+    }
   }
 
   private free(m: Measurement) {
     return this.parts.ledger.free(m, { hardBytes: this.parts.limits.hardBytes, paddingBytes: this.parts.paddingBytes });
   }
 
-  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[]): VramQuotaError {
-    const { limits, ledger, report } = this.parts;
+  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[]): Error {
+    const { limits, ledger, report, node } = this.parts;
     const figures = this.free(m);
+    const shareError = node?.shareError(need, figures.limitedBy) ?? null;
+    if (shareError) {
+      report.log('warn', { id, bytes: need, err: shareError }, 'admission refused: over the node share');
+      report.emit('refuse', { id, bytes: need, error: shareError });
+      return shareError;
+    }
     const error = new VramQuotaError(
       id,
       {
@@ -142,6 +185,7 @@ export class Admission {
         scopeUsageBytes: m.scopeBytes,
         reservedBytes: figures.reserved,
         eviction: { releasedBytes, evicted, blocked: blockedSessions(ledger.all()) },
+        node: node?.quotaFigures() ?? null,
       },
       why,
     );

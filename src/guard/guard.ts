@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 
 import { type GuardMetricsOptions, registerGuardMetrics } from '../metrics/guard';
+import { InvalidOptionError } from '../errors';
 import { checkOptionKeys } from '../option-keys';
 import { Sampler } from '../sampler';
 import type { Snapshot, SystemInfo } from '../types';
@@ -17,6 +18,7 @@ import { Evictor } from './evictor';
 import { Ledger, type Reservation } from './ledger';
 import { Lifecycle, type DrainSteps, type ShutdownOptions } from './lifecycle';
 import { Meter } from './meter';
+import { NodeParticipation } from './node';
 import { type GuardOptions, type ResolvedOptions, resolveOptions, validateScope } from './options';
 import { Periodic } from './periodic';
 import { SessionRegistry } from './registry';
@@ -32,7 +34,7 @@ const CREDIT_TIMEOUTS = 3;
 
 const GUARD_OPTION_KEYS = [
   'device', 'quota', 'scope', 'interval', 'idleTtl', 'hysteresis', 'padding', 'returnRatio', 'returnTimeout',
-  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'logger', 'libraryPath', 'monitor', 'clock',
+  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'logger', 'libraryPath', 'node', 'monitor', 'clock',
 ] as const;
 
 function checkGuardOptionKeys(options: GuardOptions): void {
@@ -63,6 +65,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private readonly watermarks: WatermarkSubscription | null;
   private readonly drainSteps: DrainSteps;
   private readonly host: SessionHost;
+  private readonly node: NodeParticipation | null;
   private deviceLost = false;
 
   constructor(options: GuardOptions & { monitor?: GuardMonitor; clock?: Clock } = {}) {
@@ -107,6 +110,15 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       returnTimeout: this.options.returnTimeout,
       onLedger: () => !monitor || this.deviceLost,
     }));
+    const node = (this.node = this.options.node
+      ? new NodeParticipation({ option: this.options.node, meter, ledger, relief, report, paddingBytes: this.options.padding, hardBytes: limits.hardBytes })
+      : null);
+    if (node) {
+      if (!monitor) {
+        throw new InvalidOptionError('node', `node-wide coordination needs NVML to identify the GPU, but it is unavailable (${setup.nvmlReason ?? 'unknown'})`);
+      }
+      ledger.addConstraint(node.constraint);
+    }
     this.host = {
       now: () => clock.now(),
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
@@ -129,6 +141,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       createSession,
       addSession,
       loaded: () => relief.checkLedger(),
+      node,
     });
     this.periodic = new Periodic({ ...common, relief, trend: this.options.trend, recycle: this.options.recycle, startedAt: clock.now() });
     this.sessions = new SessionRegistry({ ledger, createSession, addSession, evict: (s, reason) => evictor.evict(s, reason) });
@@ -141,6 +154,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         this.periodic.stop();
         this.watermarks?.removeAll();
         if (setup.ownsMonitor) monitor?.close();
+        node?.close().catch((error: Error) => report.log('error', { err: error }, 'leaving the node ledger failed'));
       },
     };
 
@@ -164,6 +178,8 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       this.syncWatermarks();
       const ready = () => {
         meter.advance();
+        const device = meter.device();
+        node?.join(device?.uuid ?? null, device?.memoryTotalBytes ?? null).catch(() => undefined);
         lifecycle.becomeReady();
       };
       if (monitor.latest()) ready();
@@ -232,6 +248,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       sessions: this.ledger.all().map((s) => s.info()),
       reservations: this.ledger.reservationList(this.clock.now()),
       sampleAgeMs: this.sampleAgeMs(),
+      node: this.node?.status() ?? null,
     };
   }
 

@@ -50,7 +50,8 @@ export interface SessionHost {
   useEnded(session: Session): void;
 }
 
-export type EvictReason = 'idle' | 'pressure' | 'admission' | 'unload' | 'drain';
+/** 'relief': freed for another process on the GPU (node-wide relief). */
+export type EvictReason = 'idle' | 'pressure' | 'admission' | 'relief' | 'unload' | 'drain';
 
 export class Session {
   readonly id: string;

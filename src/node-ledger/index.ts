@@ -1,5 +1,6 @@
 // Node-wide coordination between guards that share a GPU (see ledger.ts for the design).
-export { NodeLedger, publishedUsage } from './ledger';
+export { checkParticipantName, NodeLedger, publishedUsage } from './ledger';
+export type { DeclaredState } from './ledger';
 export { NodeReservation } from './reservation';
 export type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 export { nodeFree } from './free';

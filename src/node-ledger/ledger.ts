@@ -30,6 +30,19 @@ import type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, Pa
 
 let nextInstance = 1;
 
+export interface DeclaredState {
+  usageBytes?: number;
+  sessions?: DeclaredSession[];
+}
+
+/** A participant's name as the policy file names it: 1-64 letters, digits or ._:@-. */
+export function checkParticipantName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._:@-]{1,64}$/.test(name)) {
+    throw new InvalidOptionError('node.name', `expected 1-64 letters, digits or ._:@-, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
 export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   readonly uuid: string;
   readonly name: string;
@@ -57,10 +70,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   private constructor(private readonly options: NodeLedgerOptions) {
     super();
     this.uuid = checkUuid(options.uuid);
-    if (typeof options.name !== 'string' || !/^[A-Za-z0-9._:@-]{1,64}$/.test(options.name)) {
-      throw new InvalidOptionError('node.name', `expected 1-64 letters, digits or ._:@-, got ${JSON.stringify(options.name)}`);
-    }
-    this.name = options.name;
+    this.name = checkParticipantName(options.name);
     const dir = options.dir ?? defaultLedgerDirectory();
     checkLedgerDirectory(dir, { create: options.dir !== undefined });
     this.paths = new LedgerPaths(dir, this.uuid);
@@ -125,9 +135,14 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   /**
    * One admission attempt, serialized node-wide: under the lock, reads every live participant and
    * reserves `bytes` if they fit. Does not wait or evict: on a refusal the caller frees room (its own
-   * evictions, requestRelief()) and tries again.
+   * evictions, requestRelief()) and tries again. `room`, when given, decides instead of nodeFree's
+   * minimum (the guard's own free-memory function, taking these figures as one of its constraints).
    */
-  async admit(bytes: number, own: OwnFigures, options: { id?: string } = {}): Promise<NodeAdmission> {
+  async admit(
+    bytes: number,
+    own: OwnFigures,
+    options: { id?: string; room?: (figures: NodeFreeResult) => number } = {},
+  ): Promise<NodeAdmission> {
     this.ensureOpen();
     const need = parseBytes(bytes, 'bytes');
     const checked = this.checkFigures(own);
@@ -135,7 +150,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       this.ensureOpen();
       this.entry.usageBytes = checked.usage;
       const figures = this.free(checked, this.scan(true));
-      if (need > figures.freeBytes) {
+      if (need > (options.room ? options.room(figures) : figures.freeBytes)) {
         const shareError = figures.limitedBy === 'share' ? this.shareError(need) : null;
         return { admitted: false as const, figures, shareError };
       }
@@ -158,12 +173,16 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     return this.free(checked, this.scan(false));
   }
 
-  /** Publishes what this participant holds now: its measured usage and its sessions. */
-  async declare(state: { usageBytes?: number; sessions?: DeclaredSession[] }): Promise<void> {
+  /**
+   * Publishes what this participant holds now: its measured usage and its sessions. Given a function,
+   * it is read under the lock (what the caller holds at the moment of the write, not before the wait).
+   */
+  async declare(state: DeclaredState | (() => DeclaredState)): Promise<void> {
     this.ensureOpen();
-    const sessions = state.sessions?.map((s) => ({ id: String(s.id), bytes: parseBytes(s.bytes, `session ${s.id}`), releasable: s.releasable === true }));
     await this.lock.withLock(this.lockTimeoutMs, () => {
-      if (state.usageBytes !== undefined) this.entry.usageBytes = parseBytes(Math.max(0, state.usageBytes), 'usageBytes');
+      const now = typeof state === 'function' ? state() : state;
+      const sessions = now.sessions?.map((s) => ({ id: String(s.id), bytes: parseBytes(s.bytes, `session ${s.id}`), releasable: s.releasable === true }));
+      if (now.usageBytes !== undefined) this.entry.usageBytes = parseBytes(Math.max(0, now.usageBytes), 'usageBytes');
       if (sessions) this.entry.sessions = sessions;
       this.publish();
     });
@@ -327,7 +346,8 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     return this.deviceTotalBytes === null ? null : this.deviceTotalBytes - this.paddingBytes;
   }
 
-  private shareError(neededBytes: number): NodeShareError {
+  /** NodeShareError with the figures, for a load of neededBytes (0: found over at start or on a declare). */
+  shareError(neededBytes: number): NodeShareError {
     return new NodeShareError({
       participant: this.name,
       uuid: this.uuid,
