@@ -99,7 +99,8 @@ export class Admission {
     for (;;) {
       lifecycle.assertAccepting();
       const m = meter.read();
-      const free = this.free(m).free;
+      const figures = this.free(m);
+      const free = figures.free;
       const decision = decideAdmission({
         needBytes: need,
         freeBytes: free,
@@ -122,11 +123,10 @@ export class Admission {
         continue;
       }
       if (decision.kind === 'refuse') {
-        const figures = this.free(m);
         if (node && node.relief && !askedNode && figures.limitedBy !== 'quota' && figures.limitedBy !== 'share' && need <= limits.hardBytes) {
           // Nothing of our own can make room: ask the other processes, then wait for it as for our own.
           askedNode = true;
-          const freed = await node.askRelief(need - Math.max(0, figures.free), id);
+          const freed = await node.askRelief(need - Math.max(0, free), id);
           if (freed > 0) await this.waitForRoom(need);
           continue;
         }

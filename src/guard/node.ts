@@ -160,7 +160,13 @@ export class NodeParticipation {
   /** Asks the other participants to release `bytes`; resolves the bytes they report freed (0 when relief is off). */
   async askRelief(bytes: number, id: string | undefined): Promise<number> {
     if (!this.parts.option.relief || !this.node) return 0;
-    const outcome = await this.node.requestRelief(bytes, { timeout: this.parts.option.reliefTimeout });
+    let outcome;
+    try {
+      outcome = await this.node.requestRelief(bytes, { timeout: this.parts.option.reliefTimeout });
+    } catch (error) {
+      this.parts.report.log('warn', { id, bytes, err: error }, 'node relief request failed');
+      return 0;
+    }
     this.parts.report.log(
       'info',
       { id, bytes, releasedBytes: outcome.releasedBytes, answers: outcome.answers, unanswered: outcome.unanswered },
