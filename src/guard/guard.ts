@@ -284,6 +284,11 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     return this.monitor instanceof Sampler ? (this.monitor.system ?? null) : null;
   }
 
+  /** This guard's name on the node (option node), null without node-wide coordination. */
+  get participant(): string | null {
+    return this.options.node?.name ?? null;
+  }
+
   /** Sampling interval in milliseconds. */
   get intervalMs(): number {
     return this.options.interval;

@@ -203,7 +203,7 @@ export class NodeParticipation {
       joined: node !== null && !this.closed,
       uuid: node?.uuid ?? null,
       dir: node?.paths.dir ?? null,
-      freeBytes: room?.bytes ?? null,
+      freeBytes: room && Number.isFinite(room.bytes) ? room.bytes : null,
       limitedBy: room?.limitedBy ?? null,
       nodeFreeBytes: figures?.terms.node ?? null,
       committedBytes: figures?.nodeCommittedBytes ?? null,
