@@ -11,11 +11,12 @@ import type { Snapshot } from '../types';
 import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes } from './common';
 import { loadTerminalLibraries } from './esm';
 import { ProcessDirectory } from '../proc';
+import { checkNodeViewOptions, type NodeViewOptions, participantTable, type ParticipantRow, plainParticipantLine, readParticipants } from './participants';
 import { type DeviceHistory, plainLine, pushHistory, renderFrame, type WatchState } from './render';
 
 const ONE_COLUMN = /^[\u0020-\u007e\u00b0\u2026\u2580-\u259f]*$/;
 
-export interface WatchOptions extends CommonOptions {
+export interface WatchOptions extends CommonOptions, NodeViewOptions {
   intervalMs: number;
   ascii: boolean;
 }
@@ -28,18 +29,19 @@ export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv 
 }
 
 export async function runWatch(options: WatchOptions): Promise<number> {
+  checkNodeViewOptions(options);
   const { probe, devices } = openNvml(options);
   const sampler = new Sampler({ interval: options.intervalMs, devices }).start();
   try {
     if (process.stdout.isTTY) await interactive(sampler, probe.system, probe.isMock, options);
-    else await plain(sampler);
+    else await plain(sampler, options);
   } finally {
     sampler.close();
   }
   return EXIT_OK;
 }
 
-async function plain(sampler: Sampler): Promise<void> {
+async function plain(sampler: Sampler, options: NodeViewOptions): Promise<void> {
   const removeSignals = onStopSignal(() => sampler.close());
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') sampler.close();
@@ -47,7 +49,8 @@ async function plain(sampler: Sampler): Promise<void> {
   });
   try {
     for await (const snapshot of passes(sampler)) {
-      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join(''));
+      const participants = readParticipants(snapshot, options).map((row) => plainParticipantLine(row, snapshot));
+      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join('') + participants.join(''));
     }
   } finally {
     removeSignals();
@@ -76,6 +79,8 @@ async function interactive(
     directory: new ProcessDirectory(),
     now: new Date(),
   };
+  let participants: ParticipantRow[] = [];
+  state.sections = [(lines, ctx) => participantTable(participants, lines, ctx)];
 
   // Restore the terminal exactly once, however we leave: normal exit, error, or process exit.
   let restored = false;
@@ -143,6 +148,7 @@ async function interactive(
     draw();
     for await (const snapshot of passes(sampler)) {
       update(state, snapshot);
+      participants = readParticipants(snapshot, options);
       draw();
     }
   } finally {

@@ -265,6 +265,7 @@ export class NodeParticipation {
       padding: this.parts.paddingBytes,
       deviceTotalBytes,
       lockTimeout: option.lockTimeout,
+      hardBytes: this.parts.hardBytes,
       usageBytes: this.own(this.parts.meter.read()).usageBytes,
     });
     if (this.closed) {

@@ -25,6 +25,7 @@ import { NodeLock } from './lock';
 import { readPolicy, shareBytes, type NodePolicy } from './policy';
 import { ReliefDesk, type ReliefHandler, type ReliefOutcome } from './relief';
 import { NodeReservation } from './reservation';
+import { describeParticipant, publishedUsage } from './view';
 import { reservedOf, scanLedger, type EntryCache, type ScannedParticipant } from './scan';
 import type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 
@@ -97,6 +98,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       seq: 0,
       updatedAt: Date.now(),
       usageBytes: 0,
+      hardBytes: options.hardBytes === undefined || options.hardBytes === null || options.hardBytes === Infinity ? null : parseBytes(options.hardBytes, 'node.hardBytes'),
       sessions: [],
       reservations: [],
       reliefListener: false,
@@ -321,25 +323,9 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 
   private describe(others: ScannedParticipant[]): ParticipantInfo[] {
-    const all = [{ entry: this.entry, liveness: 'alive' as const, stale: false, self: true }, ...others.map((p) => ({ ...p, self: false }))];
+    const all = [{ entry: this.entry, liveness: 'alive' as const, stale: false }, ...others];
     const usable = this.usableBytes();
-    return all.map(({ entry, liveness, stale, self }) => ({
-      name: entry.name,
-      pid: entry.pid,
-      uid: entry.uid,
-      startTime: entry.startTime,
-      self,
-      usageBytes: publishedUsage(entry),
-      reservedBytes: reservedOf(entry),
-      reservations: entry.reservations.map((r) => ({ ...r })),
-      sessions: entry.sessions.map((s) => ({ ...s })),
-      releasableBytes: entry.sessions.reduce((n, s) => n + (s.releasable ? s.bytes : 0), 0),
-      shareBytes: shareBytes(this.policy, entry.name, this.uuid, usable),
-      reliefListener: entry.reliefListener,
-      liveness,
-      stale,
-      updatedAt: entry.updatedAt,
-    }));
+    return all.map((p, i) => describeParticipant(p, i === 0, shareBytes(this.policy, p.entry.name, this.uuid, usable)));
   }
 
   private usableBytes(): number | null {
@@ -377,9 +363,3 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 }
 
-/** What an entry's participant holds: its declared usage, at least the sum of its sessions. */
-export function publishedUsage(entry: Pick<Entry, 'usageBytes' | 'sessions'>): number {
-  let sessions = 0;
-  for (const s of entry.sessions) sessions += s.bytes;
-  return Math.max(entry.usageBytes, sessions);
-}
