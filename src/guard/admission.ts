@@ -114,7 +114,11 @@ export class Admission {
         if (!node) break;
         // Node-wide: the same decision again under the node's lock, on the figures read there.
         mirror = await node.reserve(need, id, () => this.free(meter.read()).free);
-        lifecycle.assertAccepting();
+        if (!lifecycle.accepting) {
+          // A drain began while we waited for the node: give the node its bytes back.
+          void mirror?.cancel();
+          lifecycle.assertAccepting();
+        }
         if (mirror) break;
         continue; // another process took the room meanwhile: decide again on what is left
       }

@@ -289,8 +289,7 @@ export class NodeParticipation {
       if (this.changed()) void this.sync();
     }, SYNC_MS);
     this.timer.unref();
-    const over = node.overShare();
-    if (over) report.report('over-share', over, 'warn', 'over this process\'s node share', { err: over });
+    // Over its share at start: the ledger's first check (its tick, or our first declare) says so.
     return node;
   }
 
