@@ -95,6 +95,7 @@ export class Admission {
     const node = this.parts.node;
     let askedNode = false;
     let mirror: NodeReservation | null = null;
+    let lockedRefusals = 0;
     if (node) await node.ready();
     for (;;) {
       lifecycle.assertAccepting();
@@ -120,7 +121,10 @@ export class Admission {
           lifecycle.assertAccepting();
         }
         if (mirror) break;
-        continue; // another process took the room meanwhile: decide again on what is left
+        // Another process took the room meanwhile: decide again on what is left (paced by samples if
+        // that keeps happening, so a view that disagrees with the locked one never spins).
+        if (++lockedRefusals > 2) await meter.nextSample(this.parts.returnTimeout);
+        continue;
       }
       if (decision.kind === 'wait') {
         await meter.nextSample(this.parts.returnTimeout);
