@@ -1,7 +1,8 @@
-// Node-wide admission (issue 11): the latency of one admit() when 1, 4 and 16 processes share a GPU's
-// ledger and all admit back to back (the worst case: every admission contends for the node-wide
-// flock), beside the single-process guard's admit() (no node ledger) in the same run. Each side runs in
-// child processes, so all pay the same process start and IPC; only admit() itself is timed.
+// Node-wide admission (issue 11): the latency of one VramGuard.admit() when 1, 4 and 16 guards with
+// option node share a GPU's ledger and all admit back to back (the worst case: every admission contends
+// for the node-wide flock), beside the single-process guard's admit() (no node option) and the
+// NodeLedger module alone, in the same run, on the mock NVML. Each side runs in child processes, so all
+// pay the same process start and IPC; only admit() itself is timed.
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +14,13 @@ export const title = 'Node-wide admission: latency with 1, 4 and 16 participants
 
 const child = (ctx) => join(ctx.root, 'bench', 'lib', 'nodewide-child.cjs');
 
-async function round(ctx, mode, processes, count, dir) {
+async function round(ctx, mode, processes, count, dir, mock) {
   const entry = join(ctx.root, 'dist', 'cjs', 'index.js');
   const kids = Array.from({ length: processes }, () =>
-    fork(child(ctx), [entry, mode, dir, 'GPU-bench-0', String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(child(ctx), [entry, mode, dir, mock.uuid, String(count)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...mock.env },
+    }),
   );
   try {
     const message = (kid, type) =>
@@ -39,26 +43,31 @@ async function round(ctx, mode, processes, count, dir) {
 }
 
 export async function run(ctx) {
-  const count = ctx.quick ? 50 : 500;
+  const count = ctx.quick ? 50 : 300;
   // Where the ledger lives in production (tmpfs), in a directory of the bench's own.
   const base = existsSync('/dev/shm') ? '/dev/shm' : ctx.tmpdir;
   const dir = mkdtempSync(join(base, 'vramguard-bench-node-'));
+  const device = ctx.testing.mockDevice(0, 80);
+  const mock = ctx.testing.createMockNvml({ devices: [device] });
   const rows = [];
   const results = [];
   try {
     for (const processes of [1, 4, 16]) {
-      // Side by side: the single-process guard in as many processes (each alone with its own ledger),
-      // then the node-wide ledger shared by all of them.
-      for (const mode of ['guard', 'node']) {
+      // Side by side: the single-process guard in as many processes (each alone), the guard with option
+      // node (all sharing one GPU ledger), and the node ledger module alone.
+      const round3 = {};
+      for (const mode of ['guard', 'node', 'ledger']) {
         ctx.log(`nodewide: ${mode}, ${processes} process${processes === 1 ? '' : 'es'} × ${count} admissions`);
-        const r = await round(ctx, mode, processes, count, dir);
+        const r = await round(ctx, mode, processes, count, dir, { env: mock.env, uuid: device.uuid });
         results.push(r);
+        round3[mode] = r;
       }
-      const [g, n] = results.slice(-2);
+      const { guard: g, node: n, ledger: l } = round3;
       const ms = (v) => v.toFixed(3);
-      rows.push([String(processes), ms(g.median), ms(g.p99), ms(n.median), ms(n.p99), (n.median / g.median).toFixed(1), Math.round(n.perSecond).toString()]);
+      rows.push([String(processes), ms(g.median), ms(g.p99), ms(n.median), ms(n.p99), ms(l.median), (n.median / g.median).toFixed(0), Math.round(n.perSecond).toString()]);
     }
   } finally {
+    mock.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
   return {
@@ -67,11 +76,11 @@ export async function run(ctx) {
     results,
     tables: [
       {
-        title: `admit() latency, ms, ${count} admissions per process back to back (admit then cancel)`,
-        columns: ['processes', 'guard median', 'guard p99', 'node median', 'node p99', 'node/guard', 'node admits/s (all)'].map((t) => ({ title: t, align: 'right' })),
+        title: `VramGuard.admit() latency, ms, ${count} admissions per process back to back (admit then cancel), mock NVML`,
+        columns: ['processes', 'guard median', 'guard p99', 'guard+node median', 'guard+node p99', 'ledger alone median', 'node/guard', 'guard+node admits/s (all)'].map((t) => ({ title: t, align: 'right' })),
         rows,
         footer: [
-          'guard: VramGuard.admit() without NVML, each process alone; node: NodeLedger.admit() sharing one GPU ledger',
+          'guard: VramGuard without option node, each process alone; guard+node: VramGuard with option node, all sharing one GPU ledger; ledger alone: NodeLedger.admit()',
           `ledger directory: a new directory under ${base} (production default: /dev/shm itself)`,
         ],
       },

@@ -79,6 +79,20 @@ export interface QuotaFigures {
   scopeUsageBytes: number;
   reservedBytes: number;
   eviction: EvictionReport;
+  /** The node-wide term, when the guard coordinates with other processes on the GPU (option `node`). */
+  node?: NodeQuotaFigures | null;
+}
+
+export interface NodeQuotaFigures {
+  /** This participant's name. */
+  participant: string;
+  /** Which node term set the free memory: 'node' (everyone's usage and reservations), 'device', 'share'. */
+  limitedBy: string;
+  /** Device total less padding less every participant's usage and reservations. */
+  nodeFreeBytes: number | null;
+  /** Every participant's usage and reservations, this one included. */
+  committedBytes: number;
+  participants: number;
 }
 
 /** A load does not fit under the quota (or the device), even after evicting what could be evicted. */
@@ -92,13 +106,19 @@ export class VramQuotaError extends VramguardError implements QuotaFigures {
   readonly scopeUsageBytes: number;
   readonly reservedBytes: number;
   readonly eviction: EvictionReport;
+  readonly node: NodeQuotaFigures | null;
   constructor(id: string | undefined, figures: QuotaFigures, why: string) {
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     super(
       'VRAM_QUOTA',
       `cannot admit ${id ?? 'load'} (${mib(figures.neededBytes)}): ${why}; free ${mib(figures.freeBytes)} ` +
         `(scope uses ${mib(figures.scopeUsageBytes)}, reserved ${mib(figures.reservedBytes)}, hard limit ` +
-        `${mib(figures.hardBytes)}${figures.deviceFreeBytes === null ? '' : `, device free ${mib(figures.deviceFreeBytes)}`}); ` +
+        `${mib(figures.hardBytes)}${figures.deviceFreeBytes === null ? '' : `, device free ${mib(figures.deviceFreeBytes)}`}` +
+        (figures.node
+          ? `, node free ${figures.node.nodeFreeBytes === null ? 'unknown' : mib(figures.node.nodeFreeBytes)} with ` +
+            `${figures.node.participants} participants using and reserving ${mib(figures.node.committedBytes)}, limited by ${figures.node.limitedBy}`
+          : '') +
+        '); ' +
         `eviction freed ${mib(figures.eviction.releasedBytes)}` +
         (figures.eviction.blocked.length > 0
           ? `, could not evict ${figures.eviction.blocked.map((b) => `${b.id} (${b.reason})`).join(', ')}`
@@ -113,6 +133,7 @@ export class VramQuotaError extends VramguardError implements QuotaFigures {
     this.scopeUsageBytes = figures.scopeUsageBytes;
     this.reservedBytes = figures.reservedBytes;
     this.eviction = figures.eviction;
+    this.node = figures.node ?? null;
   }
 }
 

@@ -24,7 +24,7 @@ export {
   VramguardError,
   VramQuotaError,
 } from './errors';
-export type { EvictionReport, NodeShareFigures, NvmlReason, QuotaFigures } from './errors';
+export type { EvictionReport, NodeQuotaFigures, NodeShareFigures, NvmlReason, QuotaFigures } from './errors';
 export * from './node-ledger';
 export * from './guard';
 export type { DeviceSample, ProcessRecordLayout, ProcessSample, ProcessType, Snapshot, SystemInfo } from './types';

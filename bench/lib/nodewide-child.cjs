@@ -1,5 +1,7 @@
-// One process of the node-wide bench: argv entry mode dir uuid count. mode 'node': a NodeLedger
-// participant; mode 'guard': a single-process VramGuard without NVML (its own ledger), the baseline.
+// One process of the node-wide bench: argv entry mode dir uuid count. Every mode runs on the mock NVML
+// (env from the parent). mode 'guard': a single-process VramGuard (no node option), the baseline;
+// 'node': a VramGuard with option node, all processes sharing the GPU's ledger in `dir`; 'ledger': the
+// NodeLedger module alone (what the wired guard adds on top of it shows as node − ledger).
 // Prints 'ready', waits for 'go' (IPC), makes `count` admissions back to back (admit, then cancel at
 // once), timing each admit() call, and sends the latencies (ms) back.
 const [entry, mode, dir, uuid, countText] = process.argv.slice(2);
@@ -9,14 +11,20 @@ const count = Number(countText);
 const MiB = 2 ** 20;
 
 async function setup() {
-  if (mode === 'guard') {
-    const guard = new VramGuard({ libraryPath: '/nonexistent/libnvidia-ml.so.1', quota: { hard: '1TiB' } });
+  if (mode === 'guard' || mode === 'node') {
+    const guard = new VramGuard({
+      quota: { hard: '70GiB' },
+      scope: 'device',
+      idleTtl: null,
+      ...(mode === 'node' ? { node: { name: `bench-${process.pid}`, dir, lockTimeout: '60s' } } : {}),
+    });
+    await (await guard.admit(1)).cancel(); // ready (and, with node, joined)
     return {
       admit: async () => (await guard.admit(MiB)).cancel(),
       close: () => guard.close(),
     };
   }
-  const ledger = await NodeLedger.join({ uuid, name: `bench-${process.pid}`, dir, deviceTotalBytes: 2 ** 40 });
+  const ledger = await NodeLedger.join({ uuid, name: `bench-${process.pid}`, dir, deviceTotalBytes: 2 ** 40, lockTimeout: '60s' });
   return {
     admit: async () => {
       const result = await ledger.admit(MiB, { usageBytes: 0 });

@@ -81,11 +81,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .description('live view: per-GPU utilization and memory bars with history, a process table; q quits')
       .addOption(intervalOption())
       .option('--ascii', 'draw with ASCII characters only', false)
+      .option('--node-dir <dir>', "node ledger directory to show participants from (default: VRAMGUARD_NODE_DIR, else /dev/shm)")
+      .option('--node-policy <file>', "the node's policy file, for the participants' shares")
       .addHelpText(
         'after',
         '\nOn a terminal: an alternate screen redrawn every pass and on resize; q or Ctrl-C quits; NO_COLOR turns\ncolours off. Otherwise: one plain line per GPU per pass.',
       ),
-  ).action(async (opts: { interval: number; ascii: boolean; device?: string[]; nvmlLibrary?: string; mock?: string }) => {
+  ).action(async (opts: { interval: number; ascii: boolean; nodeDir?: string; nodePolicy?: string; device?: string[]; nvmlLibrary?: string; mock?: string }) => {
     setExit(await commands.watch().runWatch({ ...opts, intervalMs: opts.interval }));
   });
 
@@ -118,13 +120,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .description('Prometheus exporter: /metrics (text or OpenMetrics) and /health')
       .addOption(new Option('-l, --listen <address>', 'HOST:PORT, [IPv6]:PORT, :PORT (all interfaces) or PORT').argParser(parseListen).default(parseListen('127.0.0.1:9400'), '127.0.0.1:9400'))
       .addOption(intervalOption())
-      .option('--processes', 'also export per-process series (vramguard_process_*)', false)
+      .option('--processes', "also export per-process series (vramguard_process_*) and the node's participants (vramguard_node_participant_*)", false)
+      .option('--node-dir <dir>', 'node ledger directory to read participants from (default: VRAMGUARD_NODE_DIR, else /dev/shm)')
+      .option('--node-policy <file>', "the node's policy file, for the participants' shares")
       .addOption(new Option('--stale-after <duration>', '/health answers 503 once the latest sample is older than this (default: 3 intervals)').argParser((v) => parseStaleAfter(v))),
   ).action(
     async (opts: {
       listen: ReturnType<typeof parseListen>;
       interval: number;
       processes: boolean;
+      nodeDir?: string;
+      nodePolicy?: string;
       staleAfter?: number;
       device?: string[];
       nvmlLibrary?: string;

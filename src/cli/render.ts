@@ -32,6 +32,8 @@ export interface WatchState {
   history: Map<number, DeviceHistory>;
   directory: ProcessDirectory;
   now: Date;
+  /** Tables shown above the process table (the node's participants), given at most `lines` lines. */
+  sections?: Array<(lines: number, ctx: RenderContext) => string[]>;
 }
 
 /** Samples of history kept per device: enough for the widest sparkline. */
@@ -378,6 +380,11 @@ export function renderFrame(state: WatchState, ctx: RenderContext): string[] {
     if (fit < devices.length) {
       lines.push(line([[`  … ${devices.length - fit} more GPUs: make the terminal taller`.replace('…', ctx.ascii ? '...' : '…'), ctx.colors.dim]], ctx));
     }
+  }
+  for (const section of state.sections ?? []) {
+    // Each keeps room for the process table's header and a few rows.
+    const shown = section(ctx.height - lines.length - 1 - tableMin, ctx);
+    if (shown.length > 0) lines.push('', ...shown);
   }
   const left = ctx.height - lines.length;
   if (left >= 2) {

@@ -9,12 +9,15 @@ import { type CommonOptions, CliError, EXIT_FAILURE, EXIT_OK, formatAddress, typ
 import { buildRegistry, ExporterState } from '../metrics/gpu';
 import { MockWarnings } from './mock-warnings';
 import { negotiate, type Offer, refuses } from './negotiate';
+import { registerNodeMetrics } from '../metrics/node';
+import { checkNodeViewOptions, type NodeViewOptions } from './participants';
 
-export interface ServeOptions extends CommonOptions {
+export interface ServeOptions extends CommonOptions, NodeViewOptions {
   listen: ListenAddress;
   intervalMs: number;
   /** /health turns 503 once the latest pass is older than this; default 3 intervals. */
   staleAfterMs?: number;
+  /** Also per-process series, and the node's participants (vramguard_node_participant_*). */
   processes: boolean;
 }
 
@@ -42,12 +45,14 @@ const INDEX = `<!doctype html>
 `;
 
 export async function runServe(options: ServeOptions): Promise<number> {
+  checkNodeViewOptions(options);
   const { probe, devices } = openNvml(options);
   const staleAfterMs = options.staleAfterMs ?? 3 * options.intervalMs;
   const sampler = new Sampler({ interval: options.intervalMs, devices }).start();
   const state = new ExporterState(sampler, probe.system, { processes: options.processes, intervalMs: options.intervalMs });
   const text = buildRegistry(state, Registry.PROMETHEUS_CONTENT_TYPE);
   const openMetrics = buildRegistry(state, Registry.OPENMETRICS_CONTENT_TYPE);
+  if (options.processes) for (const registry of [text, openMetrics]) registerNodeMetrics(registry as Registry, sampler, options);
 
   // Every pass is observed once for the counters; the first one is there before the port opens.
   const stream = passes(sampler);

@@ -12,11 +12,12 @@ import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes } from './c
 import { loadTerminalLibraries } from './esm';
 import { MockWarnings } from './mock-warnings';
 import { ProcessDirectory } from '../proc';
+import { checkNodeViewOptions, type NodeViewOptions, participantTable, type ParticipantRow, plainParticipantLine, readParticipants } from './participants';
 import { type DeviceHistory, plainLine, pushHistory, renderFrame, type WatchState } from './render';
 
 const ONE_COLUMN = /^[\u0020-\u007e\u00b0\u2026\u2580-\u259f]*$/;
 
-export interface WatchOptions extends CommonOptions {
+export interface WatchOptions extends CommonOptions, NodeViewOptions {
   intervalMs: number;
   ascii: boolean;
 }
@@ -29,6 +30,7 @@ export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv 
 }
 
 export async function runWatch(options: WatchOptions): Promise<number> {
+  checkNodeViewOptions(options);
   const { probe, devices } = openNvml(options);
   const sampler = new Sampler({ interval: options.intervalMs, devices }).start();
   // On the full screen, the mock's warnings wait for the normal screen to come back.
@@ -36,7 +38,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
   const warnings = new MockWarnings('watch', undefined, process.stdout.isTTY ? (line) => held.push(line) : undefined);
   try {
     if (process.stdout.isTTY) await interactive(sampler, probe.system, probe.isMock, options, warnings);
-    else await plain(sampler, warnings);
+    else await plain(sampler, options, warnings);
   } finally {
     sampler.close();
     if (held.length > 0) process.stderr.write(held.join(''));
@@ -44,7 +46,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
   return EXIT_OK;
 }
 
-async function plain(sampler: Sampler, warnings: MockWarnings): Promise<void> {
+async function plain(sampler: Sampler, options: NodeViewOptions, warnings: MockWarnings): Promise<void> {
   const removeSignals = onStopSignal(() => sampler.close());
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') sampler.close();
@@ -53,7 +55,8 @@ async function plain(sampler: Sampler, warnings: MockWarnings): Promise<void> {
   try {
     for await (const snapshot of passes(sampler)) {
       warnings.report();
-      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join(''));
+      const participants = readParticipants(snapshot, options).map((row) => plainParticipantLine(row, snapshot));
+      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join('') + participants.join(''));
     }
   } finally {
     removeSignals();
@@ -83,6 +86,8 @@ async function interactive(
     directory: new ProcessDirectory(),
     now: new Date(),
   };
+  let participants: ParticipantRow[] = [];
+  state.sections = [(lines, ctx) => participantTable(participants, lines, ctx)];
 
   // Restore the terminal exactly once, however we leave: normal exit, error, or process exit.
   let restored = false;
@@ -151,6 +156,7 @@ async function interactive(
     for await (const snapshot of passes(sampler)) {
       warnings.report();
       update(state, snapshot);
+      participants = readParticipants(snapshot, options);
       draw();
     }
   } finally {

@@ -8,6 +8,8 @@ import type { Evictor } from './evictor';
 import type { Ledger, Reservation } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
+import type { NodeReservation } from '../node-ledger';
+import type { NodeParticipation } from './node';
 import { blockedSessions, decideAdmission } from './planner';
 import type { Reporter } from './reporter';
 import type { EvictReason, Session, SessionOptions } from './sessions';
@@ -44,6 +46,8 @@ export interface AdmissionParts {
   victims(now: number): VictimView[];
   /** A reload finished after durationMs (the admission's wait excluded); the guard re-checks pressure. */
   loaded(session: Session, durationMs: number, prewarm: boolean): void;
+  /** Node-wide coordination (option `node`), or null: admissions then are serialized in this process only. */
+  node: NodeParticipation | null;
 }
 
 export class Admission {
@@ -89,6 +93,7 @@ export class Admission {
       // From here the session's own bytes count (a loading session is resident): the reservation hands
       // over in the same turn, so the load is never counted twice.
       session.state = 'loading';
+      this.parts.node?.committed(reservation, session);
       reservation.cancel();
       try {
         const started = this.parts.clock.now();
@@ -115,10 +120,16 @@ export class Admission {
     const started = clock.now();
     const evicted: string[] = [];
     let releasedBytes = 0;
+    const node = this.parts.node;
+    let askedNode = false;
+    let mirror: NodeReservation | null = null;
+    let lockedRefusals = 0;
+    if (node) await node.ready();
     for (;;) {
       lifecycle.assertAccepting();
       const m = meter.read();
-      const free = this.free(m).free;
+      const figures = this.free(m);
+      const free = figures.free;
       const now = clock.now();
       const views = this.parts.victims(now);
       const decision = decideAdmission({
@@ -131,12 +142,35 @@ export class Admission {
         sessions: options.victims ? views.filter((v) => options.victims!.has(v.id)) : views,
         now,
       });
-      if (decision.kind === 'admit') break;
+      if (decision.kind === 'admit') {
+        if (!node) break;
+        // Node-wide: the same decision again under the node's lock, on the figures read there.
+        mirror = await node.reserve(need, id, () => this.free(meter.read()).free);
+        if (!lifecycle.accepting) {
+          // A drain began while we waited for the node: give the node its bytes back.
+          void mirror?.cancel();
+          lifecycle.assertAccepting();
+        }
+        if (mirror) break;
+        // Another process took the room meanwhile: decide again on what is left (paced by samples if
+        // that keeps happening, so a view that disagrees with the locked one never spins).
+        if (++lockedRefusals > 2) await meter.nextSample(this.parts.returnTimeout);
+        continue;
+      }
       if (decision.kind === 'wait') {
         await meter.nextSample(this.parts.returnTimeout);
         continue;
       }
-      if (decision.kind === 'refuse') throw this.refuse(need, id, decision.why, m, releasedBytes, evicted, options.quiet ?? false);
+      if (decision.kind === 'refuse') {
+        if (node && node.relief && !askedNode && figures.limitedBy !== 'quota' && figures.limitedBy !== 'share' && need <= limits.hardBytes) {
+          // Nothing of our own can make room: ask the other processes, then wait for it as for our own.
+          askedNode = true;
+          const freed = await node.askRelief(need - Math.max(0, free), id);
+          if (freed > 0) await this.waitForRoom(need);
+          continue;
+        }
+        throw this.refuse(need, id, decision.why, m, releasedBytes, evicted, options.quiet ?? false);
+      }
       releasedBytes += await evictor.evictAndWait(decision.victim.session, options.reason ?? 'admission');
       evicted.push(decision.victim.id);
     }
@@ -149,19 +183,36 @@ export class Admission {
       // The reservation hands over to the session in one turn: its bytes are never counted twice.
       ledger.forget(r);
       this.parts.addSession(session);
+      node?.committed(r, session);
       return session;
-    });
+    }, (r) => node?.cancelled(r));
+    if (node && mirror) node.attach(reservation, mirror);
     report.report('admit', { id, bytes: need, waitedMs: clock.now() - started, evicted }, 'info', 'load admitted');
     return reservation;
+  }
+
+  /** After another process released memory for us: until it fits, at most returnTimeout. */
+  private async waitForRoom(need: number): Promise<void> {
+    const { meter, clock } = this.parts;
+    const deadline = clock.now() + this.parts.returnTimeout;
+    while (this.free(meter.read()).free < need && clock.now() < deadline) {
+      await meter.nextSample(Math.max(1, deadline - clock.now()));
+    }
   }
 
   private free(m: Measurement) {
     return this.parts.ledger.free(m, { hardBytes: this.parts.limits.hardBytes, paddingBytes: this.parts.paddingBytes });
   }
 
-  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[], quiet: boolean): VramQuotaError {
-    const { limits, ledger, report } = this.parts;
+  private refuse(need: number, id: string | undefined, why: string, m: Measurement, releasedBytes: number, evicted: string[], quiet: boolean): Error {
+    const { limits, ledger, report, node } = this.parts;
     const figures = this.free(m);
+    const shareError = node?.shareError(need, figures.limitedBy) ?? null;
+    if (shareError) {
+      report.log(quiet ? 'debug' : 'warn', { id, bytes: need, err: shareError }, 'admission refused: over the node share');
+      if (!quiet) report.emit('refuse', { id, bytes: need, error: shareError });
+      return shareError;
+    }
     const error = new VramQuotaError(
       id,
       {
@@ -173,6 +224,7 @@ export class Admission {
         scopeUsageBytes: m.scopeBytes,
         reservedBytes: figures.reserved,
         eviction: { releasedBytes, evicted, blocked: blockedSessions(ledger.all()) },
+        node: node?.quotaFigures() ?? null,
       },
       why,
     );

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 
 import { type GuardMetricsOptions, registerGuardMetrics } from '../metrics/guard';
+import { InvalidOptionError } from '../errors';
 import { checkOptionKeys } from '../option-keys';
 import { Sampler } from '../sampler';
 import type { Snapshot, SystemInfo } from '../types';
@@ -18,6 +19,7 @@ import { KeepAlive } from './keepalive';
 import { Ledger, type Reservation } from './ledger';
 import { Lifecycle, type DrainSteps, type ShutdownOptions } from './lifecycle';
 import { Meter } from './meter';
+import { NodeParticipation } from './node';
 import { type GuardOptions, type ResolvedOptions, resolveOptions, validateScope } from './options';
 import { Periodic, PERIODIC_MS } from './periodic';
 import { SessionRegistry } from './registry';
@@ -33,7 +35,7 @@ const CREDIT_TIMEOUTS = 3;
 
 const GUARD_OPTION_KEYS = [
   'device', 'quota', 'scope', 'interval', 'idleTtl', 'hysteresis', 'padding', 'returnRatio', 'returnTimeout',
-  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'keepAlive', 'logger', 'libraryPath', 'monitor', 'clock',
+  'disposeTimeout', 'releaserTimeout', 'drainTimeout', 'trend', 'recycle', 'keepAlive', 'logger', 'libraryPath', 'node', 'monitor', 'clock',
 ] as const;
 
 function checkGuardOptionKeys(options: GuardOptions): void {
@@ -66,6 +68,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   private readonly watermarks: WatermarkSubscription | null;
   private readonly drainSteps: DrainSteps;
   private readonly host: SessionHost;
+  private readonly node: NodeParticipation | null;
   private deviceLost = false;
 
   constructor(options: GuardOptions & { monitor?: GuardMonitor; clock?: Clock } = {}) {
@@ -123,6 +126,15 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       paddingBytes: this.options.padding,
       tickMs: PERIODIC_MS,
     }));
+    const node = (this.node = this.options.node
+      ? new NodeParticipation({ option: this.options.node, meter, ledger, relief, report, paddingBytes: this.options.padding, hardBytes: limits.hardBytes })
+      : null);
+    if (node) {
+      if (!monitor) {
+        throw new InvalidOptionError('node', `node-wide coordination needs NVML to identify the GPU, but it is unavailable (${setup.nvmlReason ?? 'unknown'})`);
+      }
+      ledger.addConstraint(node.constraint);
+    }
     this.host = {
       now: () => clock.now(),
       keepAliveFor: (id, sessionOptions, fallbackMs) => keepAlive.sessionKeepAlive(id, sessionOptions, fallbackMs),
@@ -150,6 +162,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         keepAlive.loaded(session, durationMs, prewarm);
         relief.checkLedger();
       },
+      node,
     });
     keepAlive.attach(this.admission);
     this.periodic = new Periodic({ ...common, relief, keepAlive, trend: this.options.trend, recycle: this.options.recycle, startedAt: clock.now() });
@@ -163,6 +176,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         this.periodic.stop();
         this.watermarks?.removeAll();
         if (setup.ownsMonitor) monitor?.close();
+        node?.close().catch((error: Error) => report.log('error', { err: error }, 'leaving the node ledger failed'));
       },
     };
 
@@ -186,6 +200,8 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       this.syncWatermarks();
       const ready = () => {
         meter.advance();
+        const device = meter.device();
+        node?.join(device?.uuid ?? null, device?.memoryTotalBytes ?? null).catch(() => undefined);
         lifecycle.becomeReady();
       };
       if (monitor.latest()) ready();
@@ -255,6 +271,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       reservations: this.ledger.reservationList(this.clock.now()),
       keepAlive: this.keepAlive.status(this.clock.now()),
       sampleAgeMs: this.sampleAgeMs(),
+      node: this.node?.status() ?? null,
     };
   }
 
@@ -288,6 +305,11 @@ export class VramGuard extends EventEmitter<GuardEvents> {
   /** Driver, NVML and CUDA versions, when the guard samples NVML itself. */
   get nvmlSystem(): SystemInfo | null {
     return this.monitor instanceof Sampler ? (this.monitor.system ?? null) : null;
+  }
+
+  /** This guard's name on the node (option node), null without node-wide coordination. */
+  get participant(): string | null {
+    return this.options.node?.name ?? null;
   }
 
   /** Sampling interval in milliseconds. */

@@ -23,9 +23,10 @@ export type {
 } from './types';
 export type { ShutdownOptions } from './lifecycle';
 export type { Clock, TimerHandle } from './clock';
-export type { GuardOptions, Logger, QuotaSize } from './options';
+export type { GuardOptions, Logger, NodeOption, QuotaSize } from './options';
 export type { KeepAliveOptions, SessionKeepAliveOptions } from './demand/options';
 export type { SessionKeepAliveInfo } from './demand/session-keepalive';
+export type { NodeStatus } from './node';
 export { processTree } from './scope';
 export type { ScopeOption } from './scope';
 export { Session } from './sessions';

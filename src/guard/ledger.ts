@@ -53,7 +53,8 @@ export class Reservation implements Disposable {
  */
 export interface FreeConstraint {
   readonly name: string;
-  roomBytes(reservedBytes: number): number | null;
+  /** The room it allows, or that and which of its terms set it (e.g. 'node', 'share'). */
+  roomBytes(reservedBytes: number): number | { bytes: number; limitedBy: string } | null;
 }
 
 export interface FreeFigures {
@@ -97,9 +98,11 @@ export function freeMemory(input: {
   }
   for (const constraint of input.constraints ?? []) {
     const room = constraint.roomBytes(reserved);
-    if (room !== null && room < free) {
-      free = room;
-      limitedBy = constraint.name;
+    if (room === null) continue;
+    const bytes = typeof room === 'number' ? room : room.bytes;
+    if (bytes < free) {
+      free = bytes;
+      limitedBy = typeof room === 'number' ? constraint.name : room.limitedBy;
     }
   }
   return { free, deviceFree, reserved, limitedBy };
@@ -146,9 +149,16 @@ export class Ledger {
   }
 
   /** Sets bytes aside for an admitted load; `commit` must forget() it when it hands over to a session. */
-  reserve(id: string | undefined, bytes: number, now: number, commit: (r: Reservation, id: string, options: CommitOptions) => Session): Reservation {
+  reserve(
+    id: string | undefined,
+    bytes: number,
+    now: number,
+    commit: (r: Reservation, id: string, options: CommitOptions) => Session,
+    cancelled?: (r: Reservation) => void,
+  ): Reservation {
     const reservation = new Reservation(id, bytes, now, commit, (r) => {
       this.reservations.delete(r);
+      cancelled?.(r);
     });
     this.reservations.add(reservation);
     return reservation;

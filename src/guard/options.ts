@@ -3,6 +3,8 @@
 import { InvalidOptionError } from '../errors';
 import { type ByteSize, type Duration, parseBytes, parseDuration } from '../units';
 import { type KeepAliveOptions, type ResolvedKeepAlive, resolveKeepAlive } from './demand/options';
+import { checkParticipantName, readPolicy } from '../node-ledger';
+import { checkOptionKeys } from '../option-keys';
 import type { ScopeOption } from './scope';
 
 /** A size, or a percentage of the device's total memory ('90%'). */
@@ -52,6 +54,11 @@ export interface GuardOptions {
   logger?: Logger;
   /** Path of libnvidia-ml.so.1 (default: VRAMGUARD_NVML_LIBRARY, else the system's). */
   libraryPath?: string;
+  /**
+   * Node-wide coordination with the other processes on this GPU that opt in (README, "Several servers,
+   * one GPU"): admissions serialized across processes, the node's policy file, cross-process relief.
+   */
+  node?: NodeOption;
 }
 
 export interface ResolvedOptions {
@@ -66,6 +73,7 @@ export interface ResolvedOptions {
   trend: { window: number; horizon: number } | null;
   recycle: { every: number | null; onLeak: boolean } | null;
   keepAlive: ResolvedKeepAlive | null;
+  node: ResolvedNodeOption | null;
 }
 
 export function resolveOptions(options: GuardOptions): ResolvedOptions {
@@ -104,6 +112,53 @@ export function resolveOptions(options: GuardOptions): ResolvedOptions {
         }
       : null,
     keepAlive: resolveKeepAlive(options.keepAlive),
+    node: resolveNodeOption(options.node),
+  };
+}
+
+export interface NodeOption {
+  /** This server's name on the node, as the policy file names it (e.g. 'server-a'). */
+  name: string;
+  /** The node's policy file (per-participant quotas or shares); every participant reads the same one. */
+  policyFile?: string;
+  /** Ledger directory (default VRAMGUARD_NODE_DIR, else /dev/shm); every participant must use the same. */
+  dir?: string;
+  /** Cross-process relief, opt-in: ask other participants to release idle sessions, and answer them. */
+  relief?: boolean;
+  /** How long an admission waits for other participants' answers to a relief request. Default '5s'. */
+  reliefTimeout?: Duration;
+  /** How long an operation waits for the node-wide lock. Default '10s'. */
+  lockTimeout?: Duration;
+}
+
+export interface ResolvedNodeOption {
+  name: string;
+  policyFile?: string;
+  dir?: string;
+  relief: boolean;
+  reliefTimeout: number;
+  lockTimeout: number;
+}
+
+/** Checks the option at construction: a bad name, key or policy file fails there, not at the first load. */
+export function resolveNodeOption(option: NodeOption | undefined): ResolvedNodeOption | null {
+  if (option === undefined) return null;
+  if (typeof option !== 'object' || option === null) {
+    throw new InvalidOptionError('node', `expected { name, policyFile?, dir?, relief? }, got ${JSON.stringify(option)}`);
+  }
+  checkOptionKeys(option, ['name', 'policyFile', 'dir', 'relief', 'reliefTimeout', 'lockTimeout'], 'node.');
+  const name = checkParticipantName(option.name);
+  if (option.policyFile !== undefined) readPolicy(option.policyFile);
+  if (option.relief !== undefined && typeof option.relief !== 'boolean') {
+    throw new InvalidOptionError('node.relief', `expected true or false, got ${JSON.stringify(option.relief)}`);
+  }
+  return {
+    name,
+    policyFile: option.policyFile,
+    dir: option.dir,
+    relief: option.relief ?? false,
+    reliefTimeout: parseDuration(option.reliefTimeout ?? '5s', 'node.reliefTimeout'),
+    lockTimeout: parseDuration(option.lockTimeout ?? '10s', 'node.lockTimeout'),
   };
 }
 

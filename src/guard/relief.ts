@@ -8,10 +8,10 @@ import type { Evictor } from './evictor';
 import type { Ledger } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
-import { decideRelief } from './planner';
+import { decideRelief, pickVictim } from './planner';
 import type { Reporter } from './reporter';
 import type { VictimView } from './keepalive';
-import type { Limits, PressureEvent } from './types';
+import type { Limits, Measurement, PressureEvent } from './types';
 
 interface Releaser {
   name: string;
@@ -102,7 +102,7 @@ export class Relief {
   }
 
   private async relieveNow(trigger: PressureEvent['trigger']): Promise<void> {
-    const { meter, limits, report, lifecycle, clock } = this.parts;
+    const { meter, limits, lifecycle, report, clock } = this.parts;
     meter.advance();
     let m = meter.read();
     this.updateEpisodes(m.reliefBytes);
@@ -113,25 +113,7 @@ export class Relief {
       if (m.reliefBytes <= limits.targetBytes || lifecycle.state === 'closed') return;
       const reactionMs = first && this.crossingAt !== null ? Math.max(0, Date.now() - this.crossingAt) : null;
       first = false;
-      const started = clock.now();
-      let error: Error | undefined;
-      try {
-        await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`);
-      } catch (e) {
-        error = e instanceof Error ? e : new Error(String(e));
-        report.log('error', { releaser: releaser.name, err: error }, 'releaser failed');
-      }
-      const before = m.reliefBytes;
-      m = await meter.fresh(this.parts.returnTimeout);
-      report.emit('release', {
-        name: releaser.name,
-        priority: releaser.priority,
-        durationMs: clock.now() - started,
-        usageBeforeBytes: before,
-        usageAfterBytes: m.reliefBytes,
-        reactionMs,
-        error,
-      });
+      m = await this.callReleaser(releaser, m, reactionMs);
     }
     while (lifecycle.accepting) {
       const now = clock.now();
@@ -145,6 +127,53 @@ export class Relief {
       meter.advance();
       m = meter.read();
     }
+  }
+
+  /**
+   * Frees up to `bytes` for another process on the GPU (node-wide relief): the releasers, then idle,
+   * unpinned sessions in the planner's victim order, each eviction waited for as for our own. Returns
+   * the bytes freed (seen back, or declared where NVML cannot tell).
+   */
+  async releaseFor(bytes: number): Promise<number> {
+    const { meter, lifecycle } = this.parts;
+    meter.advance();
+    let m = meter.read();
+    const start = m.reliefBytes;
+    for (const releaser of [...this.releasers]) {
+      if (start - m.reliefBytes >= bytes || !lifecycle.accepting) break;
+      m = await this.callReleaser(releaser, m, null);
+    }
+    let freed = Math.max(0, start - m.reliefBytes);
+    while (freed < bytes && lifecycle.accepting) {
+      const now = this.parts.clock.now();
+      const victim = pickVictim(this.parts.victims(now), now);
+      if (!victim) break;
+      freed += await this.parts.evictor.evictAndWait(victim.session, 'relief');
+    }
+    return freed;
+  }
+
+  private async callReleaser(releaser: Releaser, m: Measurement, reactionMs: number | null): Promise<Measurement> {
+    const { meter, report, clock } = this.parts;
+    const started = clock.now();
+    let error: Error | undefined;
+    try {
+      await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`);
+    } catch (e) {
+      error = e instanceof Error ? e : new Error(String(e));
+      report.log('error', { releaser: releaser.name, err: error }, 'releaser failed');
+    }
+    const after = await meter.fresh(this.parts.returnTimeout);
+    report.emit('release', {
+      name: releaser.name,
+      priority: releaser.priority,
+      durationMs: clock.now() - started,
+      usageBeforeBytes: m.reliefBytes,
+      usageAfterBytes: after.reliefBytes,
+      reactionMs,
+      error,
+    });
+    return after;
   }
 
   private startEpisodes(usageBytes: number, scope: PressureEvent['scope'], trigger: PressureEvent['trigger']): void {

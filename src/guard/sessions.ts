@@ -60,8 +60,11 @@ export interface SessionHost {
   useEnded(session: Session): void;
 }
 
-/** 'prewarm': evicted to make room for a pre-warm (only with keepAlive.prewarm.allowEviction). */
-export type EvictReason = 'idle' | 'pressure' | 'admission' | 'prewarm' | 'unload' | 'drain';
+/**
+ * 'prewarm': evicted to make room for a pre-warm (only with keepAlive.prewarm.allowEviction);
+ * 'relief': freed for another process on the GPU (node-wide relief).
+ */
+export type EvictReason = 'idle' | 'pressure' | 'admission' | 'prewarm' | 'relief' | 'unload' | 'drain';
 
 export class Session {
   readonly id: string;

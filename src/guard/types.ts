@@ -1,6 +1,7 @@
 // The guard's vocabulary: what it needs from a monitor, its events, its status and health, and what a
 // measurement of the scope is. Types only: every part imports these, none imports the façade.
-import type { NvmlReason } from '../errors';
+import type { NodeShareError, NvmlReason } from '../errors';
+import type { NodeStatus } from './node';
 import type { WatermarkSpec } from '../sampler';
 import type { ForecastAccuracy } from './demand/forecast';
 import type { DeviceSample, Snapshot } from '../types';
@@ -93,6 +94,8 @@ export interface GuardEvents {
   admit: [AdmitEvent];
   refuse: [RefuseEvent];
   load: [LoadEvent];
+  /** This process holds more than its share of the node's policy file (at start, or as usage grows). */
+  'over-share': [NodeShareError];
   'device-lost': [{ device: number; reason?: NvmlReason }];
   'device-recovered': [{ device: number }];
 }
@@ -141,6 +144,8 @@ export interface GuardStatus {
   reservations: ReservationInfo[];
   keepAlive: GuardKeepAliveStatus;
   sampleAgeMs: number | null;
+  /** The node-wide view (option `node`): this process's room on the node and every participant; null without it. */
+  node: NodeStatus | null;
 }
 
 /** status().keepAlive: the guard's keep-alive settings, its load forecast and its last pre-warm. */

@@ -17,6 +17,8 @@ export interface GuardMetricsSource {
   readonly hardBytes: number;
   readonly targetBytes: number;
   readonly intervalMs: number;
+  /** The guard's name on the node (option node), a label on its series; null without node coordination. */
+  readonly participant: string | null;
   readonly nvmlSystem: SystemInfo | null;
   readonly sessions: { list(): SessionInfo[] };
   status(): GuardStatus;
@@ -46,24 +48,24 @@ const REACTION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 class RegistryMetrics {
   readonly guards = new Set<GuardMetricsSource>();
   private readonly gpuState: ExporterState;
-  private readonly evictions: Counter<'gpu' | 'reason'>;
-  private readonly disposeFailures: Counter<'gpu'>;
-  private readonly releaserCalls: Counter<'gpu' | 'releaser'>;
-  private readonly releaserFailures: Counter<'gpu' | 'releaser'>;
-  private readonly admissions: Counter<'gpu'>;
-  private readonly refusals: Counter<'gpu'>;
-  private readonly pressure: Counter<'gpu'>;
-  private readonly breaches: Counter<'gpu'>;
-  private readonly trends: Counter<'gpu'>;
-  private readonly loads: Counter<'gpu'>;
-  private readonly prewarms: Counter<'gpu'>;
-  private readonly reaction: Histogram<'gpu'>;
+  private readonly evictions: Counter<'gpu' | 'participant' | 'reason'>;
+  private readonly disposeFailures: Counter<'gpu' | 'participant'>;
+  private readonly releaserCalls: Counter<'gpu' | 'participant' | 'releaser'>;
+  private readonly releaserFailures: Counter<'gpu' | 'participant' | 'releaser'>;
+  private readonly admissions: Counter<'gpu' | 'participant'>;
+  private readonly refusals: Counter<'gpu' | 'participant'>;
+  private readonly pressure: Counter<'gpu' | 'participant'>;
+  private readonly breaches: Counter<'gpu' | 'participant'>;
+  private readonly trends: Counter<'gpu' | 'participant'>;
+  private readonly loads: Counter<'gpu' | 'participant'>;
+  private readonly prewarms: Counter<'gpu' | 'participant'>;
+  private readonly reaction: Histogram<'gpu' | 'participant'>;
 
   constructor(registry: Registry, options: GuardMetricsOptions) {
     const { Counter, Gauge, Histogram } = promClient();
     const registers = [registry];
     const guards = this.guards;
-    const gpu = (guard: GuardMetricsSource) => String(guard.deviceIndex);
+    const labels = guardLabels;
     // GPU gauges read every guard's latest snapshot (each guard samples only its own GPU).
     const source = {
       latest: (): Snapshot | null => {
@@ -90,13 +92,13 @@ class RegistryMetrics {
       new Gauge({
         name,
         help,
-        labelNames: ['gpu'],
+        labelNames: ['gpu', 'participant'],
         registers,
         collect() {
           this.reset();
           for (const g of guards) {
             const value = read(g);
-            if (value !== null) this.set({ gpu: gpu(g) }, value);
+            if (value !== null) this.set(labels(g), value);
           }
         },
       });
@@ -107,25 +109,31 @@ class RegistryMetrics {
     perGuard('vramguard_guard_free_bytes', 'What an admission could get now, in bytes (may be negative over the hard limit).', (g) =>
       g.status().usage.freeBytes,
     );
+    perGuard('vramguard_guard_node_free_bytes', "What the node's other participants leave this guard now (option node), in bytes.", (g) =>
+      g.participant === null ? null : (g.status().node?.freeBytes ?? null),
+    );
+    perGuard('vramguard_guard_node_participants', 'Processes in the node ledger of this GPU, this one included (option node).', (g) =>
+      g.participant === null ? null : (g.status().node?.participants.length ?? null),
+    );
     perGuard('vramguard_guard_ledger_bytes', "Declared bytes of the resident sessions, in bytes.", (g) => g.status().usage.ledgerBytes);
     new Gauge({
       name: 'vramguard_guard_quota_bytes',
       help: 'The quota: soft and hard limits and the relief target, in bytes.',
-      labelNames: ['gpu', 'limit'],
+      labelNames: ['gpu', 'participant', 'limit'],
       registers,
       collect() {
         this.reset();
         for (const g of guards) {
-          this.set({ gpu: gpu(g), limit: 'soft' }, g.softBytes);
-          this.set({ gpu: gpu(g), limit: 'hard' }, g.hardBytes);
-          this.set({ gpu: gpu(g), limit: 'target' }, g.targetBytes);
+          this.set({ ...labels(g), limit: 'soft' }, g.softBytes);
+          this.set({ ...labels(g), limit: 'hard' }, g.hardBytes);
+          this.set({ ...labels(g), limit: 'target' }, g.targetBytes);
         }
       },
     });
     new Gauge({
       name: 'vramguard_guard_sessions',
       help: 'Sessions by state (idle and busy are loaded).',
-      labelNames: ['gpu', 'state'],
+      labelNames: ['gpu', 'participant', 'state'],
       registers,
       collect() {
         this.reset();
@@ -135,33 +143,33 @@ class RegistryMetrics {
             if (s.state === 'loaded') counts[s.busy > 0 ? 'busy' : 'idle'] += 1;
             else if (s.state !== 'removed') counts[s.state] += 1;
           }
-          for (const state of SESSION_STATES) this.set({ gpu: gpu(g), state }, counts[state]);
+          for (const state of SESSION_STATES) this.set({ ...labels(g), state }, counts[state]);
         }
       },
     });
     new Gauge({
       name: 'vramguard_guard_state',
       help: "The guard's health state: 1 for the current one.",
-      labelNames: ['gpu', 'state'],
+      labelNames: ['gpu', 'participant', 'state'],
       registers,
       collect() {
         this.reset();
         for (const g of guards) {
           const current = g.health().state;
-          for (const state of HEALTH_STATES) this.set({ gpu: gpu(g), state }, state === current ? 1 : 0);
+          for (const state of HEALTH_STATES) this.set({ ...labels(g), state }, state === current ? 1 : 0);
         }
       },
     });
     new Gauge({
       name: 'vramguard_guard_scope_info',
       help: 'The scope asked for and the one in force (device when per-process accounting is impossible; ledger without NVML); always 1.',
-      labelNames: ['gpu', 'requested', 'in_force'],
+      labelNames: ['gpu', 'participant', 'requested', 'in_force'],
       registers,
       collect() {
         this.reset();
         for (const g of guards) {
           const { scope } = g.status();
-          this.set({ gpu: gpu(g), requested: scope.requested, in_force: scope.inForce }, 1);
+          this.set({ ...labels(g), requested: scope.requested, in_force: scope.inForce }, 1);
         }
       },
     });
@@ -186,14 +194,14 @@ class RegistryMetrics {
         new Gauge({
           name,
           help,
-          labelNames: ['gpu', 'session'],
+          labelNames: ['gpu', 'participant', 'session'],
           registers,
           collect() {
             this.reset();
             for (const g of guards) {
               for (const s of g.sessions.list()) {
                 const value = s.state === 'removed' ? null : read(s);
-                if (value !== null) this.set({ gpu: gpu(g), session: s.id }, value);
+                if (value !== null) this.set({ ...labels(g), session: s.id }, value);
               }
             }
           },
@@ -208,21 +216,21 @@ class RegistryMetrics {
 
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
       new Counter<L>({ name, help, labelNames, registers });
-    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, prewarm, unload, drain).', ['gpu', 'reason']);
-    this.disposeFailures = counter('vramguard_guard_dispose_failures_total', 'Disposes that threw or timed out.', ['gpu']);
-    this.releaserCalls = counter('vramguard_guard_releaser_calls_total', 'Cache releaser calls.', ['gpu', 'releaser']);
-    this.releaserFailures = counter('vramguard_guard_releaser_failures_total', 'Cache releaser calls that threw or timed out.', ['gpu', 'releaser']);
-    this.admissions = counter('vramguard_guard_admissions_total', 'Loads admitted.', ['gpu']);
-    this.refusals = counter('vramguard_guard_admissions_refused_total', 'Loads refused (VramQuotaError).', ['gpu']);
-    this.pressure = counter('vramguard_guard_pressure_episodes_total', 'Times usage went over the soft limit.', ['gpu']);
-    this.breaches = counter('vramguard_guard_breaches_total', 'Times usage went over the hard limit.', ['gpu']);
-    this.trends = counter('vramguard_guard_trend_warnings_total', 'Leak warnings: usage projected to reach the hard limit within the horizon.', ['gpu']);
-    this.loads = counter('vramguard_guard_session_loads_total', 'Session loads through the guard (reloads for a use and pre-warms).', ['gpu']);
-    this.prewarms = counter('vramguard_guard_prewarms_total', 'Sessions loaded ahead of a predicted use (keepAlive.prewarm).', ['gpu']);
+    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, prewarm, relief, unload, drain).', ['gpu', 'participant', 'reason']);
+    this.disposeFailures = counter('vramguard_guard_dispose_failures_total', 'Disposes that threw or timed out.', ['gpu', 'participant']);
+    this.releaserCalls = counter('vramguard_guard_releaser_calls_total', 'Cache releaser calls.', ['gpu', 'participant', 'releaser']);
+    this.releaserFailures = counter('vramguard_guard_releaser_failures_total', 'Cache releaser calls that threw or timed out.', ['gpu', 'participant', 'releaser']);
+    this.admissions = counter('vramguard_guard_admissions_total', 'Loads admitted.', ['gpu', 'participant']);
+    this.refusals = counter('vramguard_guard_admissions_refused_total', 'Loads refused (VramQuotaError).', ['gpu', 'participant']);
+    this.pressure = counter('vramguard_guard_pressure_episodes_total', 'Times usage went over the soft limit.', ['gpu', 'participant']);
+    this.breaches = counter('vramguard_guard_breaches_total', 'Times usage went over the hard limit.', ['gpu', 'participant']);
+    this.trends = counter('vramguard_guard_trend_warnings_total', 'Leak warnings: usage projected to reach the hard limit within the horizon.', ['gpu', 'participant']);
+    this.loads = counter('vramguard_guard_session_loads_total', 'Session loads through the guard (reloads for a use and pre-warms).', ['gpu', 'participant']);
+    this.prewarms = counter('vramguard_guard_prewarms_total', 'Sessions loaded ahead of a predicted use (keepAlive.prewarm).', ['gpu', 'participant']);
     this.reaction = new Histogram({
       name: 'vramguard_guard_reaction_seconds',
       help: 'From the sample that crossed the soft limit to the first releaser call, in seconds.',
-      labelNames: ['gpu'],
+      labelNames: ['gpu', 'participant'],
       buckets: REACTION_BUCKETS,
       registers,
     });
@@ -231,24 +239,24 @@ class RegistryMetrics {
   add(guard: GuardMetricsSource): void {
     if (this.guards.has(guard)) return;
     this.guards.add(guard);
-    const gpu = String(guard.deviceIndex);
+    const gpu = guardLabels(guard);
     guard.on('evict', (e) => {
-      this.evictions.inc({ gpu, reason: e.reason });
-      if (e.error) this.disposeFailures.inc({ gpu });
+      this.evictions.inc({ ...gpu, reason: e.reason });
+      if (e.error) this.disposeFailures.inc(gpu);
     });
     guard.on('release', (e) => {
-      this.releaserCalls.inc({ gpu, releaser: e.name });
-      if (e.error) this.releaserFailures.inc({ gpu, releaser: e.name });
-      if (e.reactionMs !== null) this.reaction.observe({ gpu }, e.reactionMs / 1000);
+      this.releaserCalls.inc({ ...gpu, releaser: e.name });
+      if (e.error) this.releaserFailures.inc({ ...gpu, releaser: e.name });
+      if (e.reactionMs !== null) this.reaction.observe(gpu, e.reactionMs / 1000);
     });
-    guard.on('admit', () => this.admissions.inc({ gpu }));
-    guard.on('refuse', () => this.refusals.inc({ gpu }));
-    guard.on('pressure', () => this.pressure.inc({ gpu }));
-    guard.on('breach', () => this.breaches.inc({ gpu }));
-    guard.on('trend', () => this.trends.inc({ gpu }));
+    guard.on('admit', () => this.admissions.inc(gpu));
+    guard.on('refuse', () => this.refusals.inc(gpu));
+    guard.on('pressure', () => this.pressure.inc(gpu));
+    guard.on('breach', () => this.breaches.inc(gpu));
+    guard.on('trend', () => this.trends.inc(gpu));
     guard.on('load', (e) => {
-      this.loads.inc({ gpu });
-      if (e.prewarm) this.prewarms.inc({ gpu });
+      this.loads.inc(gpu);
+      if (e.prewarm) this.prewarms.inc(gpu);
     });
     // Counters of failed NVML readings see every pass.
     guard.observeSamples(() => {
@@ -256,13 +264,18 @@ class RegistryMetrics {
       if (snapshot) this.gpuState.observe(snapshot);
     });
     // Zero-valued series from the start, so rate() works from the first scrape.
-    this.admissions.inc({ gpu }, 0);
-    this.refusals.inc({ gpu }, 0);
-    this.pressure.inc({ gpu }, 0);
-    this.breaches.inc({ gpu }, 0);
-    this.loads.inc({ gpu }, 0);
-    this.prewarms.inc({ gpu }, 0);
+    this.admissions.inc(gpu, 0);
+    this.refusals.inc(gpu, 0);
+    this.pressure.inc(gpu, 0);
+    this.breaches.inc(gpu, 0);
+    this.loads.inc(gpu, 0);
+    this.prewarms.inc(gpu, 0);
   }
+}
+
+/** A guard's labels: its GPU, and its participant name when it coordinates with the node. */
+function guardLabels(guard: GuardMetricsSource): { gpu: string; participant?: string } {
+  return guard.participant === null ? { gpu: String(guard.deviceIndex) } : { gpu: String(guard.deviceIndex), participant: guard.participant };
 }
 
 const perRegistry = new WeakMap<Registry, RegistryMetrics>();

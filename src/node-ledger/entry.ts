@@ -50,6 +50,8 @@ export interface Entry {
   updatedAt: number;
   /** What the participant uses on this GPU: max(its measured usage, its declared sessions). */
   usageBytes: number;
+  /** Its own hard limit (the guard's quota), null when it has none; absent in older entries. */
+  hardBytes: number | null;
   sessions: DeclaredSession[];
   reservations: DeclaredReservation[];
   /** Whether it answers relief requests. */
@@ -94,6 +96,8 @@ export function validateEntry(value: unknown): Entry | string {
   if (typeof v.bootId !== 'string' || typeof v.uuid !== 'string') return 'bad bootId or uuid';
   if (!bytesOk(v.seq) || typeof v.updatedAt !== 'number') return 'bad seq or updatedAt';
   if (!bytesOk(v.usageBytes)) return 'bad usageBytes';
+  const hardBytes = v.hardBytes === undefined || v.hardBytes === null ? null : v.hardBytes;
+  if (hardBytes !== null && !bytesOk(hardBytes)) return 'bad hardBytes';
   const sessions = listOf(v.sessions, (s) =>
     idOk(s.id) && bytesOk(s.bytes) && typeof s.releasable === 'boolean'
       ? { id: s.id, bytes: s.bytes, releasable: s.releasable }
@@ -129,6 +133,7 @@ export function validateEntry(value: unknown): Entry | string {
     seq: v.seq,
     updatedAt: v.updatedAt,
     usageBytes: v.usageBytes,
+    hardBytes,
     sessions,
     reservations,
     reliefListener: v.reliefListener,

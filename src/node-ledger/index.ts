@@ -1,5 +1,8 @@
 // Node-wide coordination between guards that share a GPU (see ledger.ts for the design).
-export { NodeLedger, publishedUsage } from './ledger';
+export { checkParticipantName, NodeLedger } from './ledger';
+export { describeParticipant, publishedUsage, readNodeView, readParticipants } from './view';
+export type { NodeView, NodeViewOptions, ParticipantRow } from './view';
+export type { DeclaredState } from './ledger';
 export { NodeReservation } from './reservation';
 export type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 export { nodeFree } from './free';

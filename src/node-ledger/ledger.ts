@@ -25,10 +25,24 @@ import { NodeLock } from './lock';
 import { readPolicy, shareBytes, type NodePolicy } from './policy';
 import { ReliefDesk, type ReliefHandler, type ReliefOutcome } from './relief';
 import { NodeReservation } from './reservation';
+import { describeParticipant, publishedUsage } from './view';
 import { reservedOf, scanLedger, type EntryCache, type ScannedParticipant } from './scan';
 import type { NodeAdmission, NodeLedgerEvents, NodeLedgerOptions, OwnFigures, ParticipantInfo } from './types';
 
 let nextInstance = 1;
+
+export interface DeclaredState {
+  usageBytes?: number;
+  sessions?: DeclaredSession[];
+}
+
+/** A participant's name as the policy file names it: 1-64 letters, digits or ._:@-. */
+export function checkParticipantName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._:@-]{1,64}$/.test(name)) {
+    throw new InvalidOptionError('node.name', `expected 1-64 letters, digits or ._:@-, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
 
 export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   readonly uuid: string;
@@ -57,10 +71,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   private constructor(private readonly options: NodeLedgerOptions) {
     super();
     this.uuid = checkUuid(options.uuid);
-    if (typeof options.name !== 'string' || !/^[A-Za-z0-9._:@-]{1,64}$/.test(options.name)) {
-      throw new InvalidOptionError('node.name', `expected 1-64 letters, digits or ._:@-, got ${JSON.stringify(options.name)}`);
-    }
-    this.name = options.name;
+    this.name = checkParticipantName(options.name);
     const dir = options.dir ?? defaultLedgerDirectory();
     checkLedgerDirectory(dir, { create: options.dir !== undefined });
     this.paths = new LedgerPaths(dir, this.uuid);
@@ -87,6 +98,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       seq: 0,
       updatedAt: Date.now(),
       usageBytes: 0,
+      hardBytes: options.hardBytes === undefined || options.hardBytes === null || options.hardBytes === Infinity ? null : parseBytes(options.hardBytes, 'node.hardBytes'),
       sessions: [],
       reservations: [],
       reliefListener: false,
@@ -125,9 +137,14 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   /**
    * One admission attempt, serialized node-wide: under the lock, reads every live participant and
    * reserves `bytes` if they fit. Does not wait or evict: on a refusal the caller frees room (its own
-   * evictions, requestRelief()) and tries again.
+   * evictions, requestRelief()) and tries again. `room`, when given, decides instead of nodeFree's
+   * minimum (the guard's own free-memory function, taking these figures as one of its constraints).
    */
-  async admit(bytes: number, own: OwnFigures, options: { id?: string } = {}): Promise<NodeAdmission> {
+  async admit(
+    bytes: number,
+    own: OwnFigures,
+    options: { id?: string; room?: (figures: NodeFreeResult) => number } = {},
+  ): Promise<NodeAdmission> {
     this.ensureOpen();
     const need = parseBytes(bytes, 'bytes');
     const checked = this.checkFigures(own);
@@ -135,7 +152,7 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
       this.ensureOpen();
       this.entry.usageBytes = checked.usage;
       const figures = this.free(checked, this.scan(true));
-      if (need > figures.freeBytes) {
+      if (need > (options.room ? options.room(figures) : figures.freeBytes)) {
         const shareError = figures.limitedBy === 'share' ? this.shareError(need) : null;
         return { admitted: false as const, figures, shareError };
       }
@@ -158,12 +175,16 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
     return this.free(checked, this.scan(false));
   }
 
-  /** Publishes what this participant holds now: its measured usage and its sessions. */
-  async declare(state: { usageBytes?: number; sessions?: DeclaredSession[] }): Promise<void> {
+  /**
+   * Publishes what this participant holds now: its measured usage and its sessions. Given a function,
+   * it is read under the lock (what the caller holds at the moment of the write, not before the wait).
+   */
+  async declare(state: DeclaredState | (() => DeclaredState)): Promise<void> {
     this.ensureOpen();
-    const sessions = state.sessions?.map((s) => ({ id: String(s.id), bytes: parseBytes(s.bytes, `session ${s.id}`), releasable: s.releasable === true }));
     await this.lock.withLock(this.lockTimeoutMs, () => {
-      if (state.usageBytes !== undefined) this.entry.usageBytes = parseBytes(Math.max(0, state.usageBytes), 'usageBytes');
+      const now = typeof state === 'function' ? state() : state;
+      const sessions = now.sessions?.map((s) => ({ id: String(s.id), bytes: parseBytes(s.bytes, `session ${s.id}`), releasable: s.releasable === true }));
+      if (now.usageBytes !== undefined) this.entry.usageBytes = parseBytes(Math.max(0, now.usageBytes), 'usageBytes');
       if (sessions) this.entry.sessions = sessions;
       this.publish();
     });
@@ -302,32 +323,17 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 
   private describe(others: ScannedParticipant[]): ParticipantInfo[] {
-    const all = [{ entry: this.entry, liveness: 'alive' as const, stale: false, self: true }, ...others.map((p) => ({ ...p, self: false }))];
+    const all = [{ entry: this.entry, liveness: 'alive' as const, stale: false }, ...others];
     const usable = this.usableBytes();
-    return all.map(({ entry, liveness, stale, self }) => ({
-      name: entry.name,
-      pid: entry.pid,
-      uid: entry.uid,
-      startTime: entry.startTime,
-      self,
-      usageBytes: publishedUsage(entry),
-      reservedBytes: reservedOf(entry),
-      reservations: entry.reservations.map((r) => ({ ...r })),
-      sessions: entry.sessions.map((s) => ({ ...s })),
-      releasableBytes: entry.sessions.reduce((n, s) => n + (s.releasable ? s.bytes : 0), 0),
-      shareBytes: shareBytes(this.policy, entry.name, this.uuid, usable),
-      reliefListener: entry.reliefListener,
-      liveness,
-      stale,
-      updatedAt: entry.updatedAt,
-    }));
+    return all.map((p, i) => describeParticipant(p, i === 0, shareBytes(this.policy, p.entry.name, this.uuid, usable)));
   }
 
   private usableBytes(): number | null {
     return this.deviceTotalBytes === null ? null : this.deviceTotalBytes - this.paddingBytes;
   }
 
-  private shareError(neededBytes: number): NodeShareError {
+  /** NodeShareError with the figures, for a load of neededBytes (0: found over at start or on a declare). */
+  shareError(neededBytes: number): NodeShareError {
     return new NodeShareError({
       participant: this.name,
       uuid: this.uuid,
@@ -357,9 +363,3 @@ export class NodeLedger extends EventEmitter<NodeLedgerEvents> {
   }
 }
 
-/** What an entry's participant holds: its declared usage, at least the sum of its sessions. */
-export function publishedUsage(entry: Pick<Entry, 'usageBytes' | 'sessions'>): number {
-  let sessions = 0;
-  for (const s of entry.sessions) sessions += s.bytes;
-  return Math.max(entry.usageBytes, sessions);
-}

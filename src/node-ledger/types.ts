@@ -24,6 +24,8 @@ export interface NodeLedgerOptions {
   lockTimeout?: Duration;
   /** How often the participant checks for relief requests, its own entry and the policy. Default 250 ms. */
   tickInterval?: Duration;
+  /** Its own hard limit, published for `serve --processes` and `watch` (the guard's quota). */
+  hardBytes?: number | null;
   /** Usage at join, before the first declare(): checked against the share on the first tick. */
   usageBytes?: number;
   /** @internal Tests: called while the lock is held, after an admission's reservation is written. */
@@ -52,6 +54,8 @@ export interface ParticipantInfo {
   startTime: string;
   self: boolean;
   usageBytes: number;
+  /** Its own hard limit (the guard's quota), null when it published none. */
+  hardBytes: number | null;
   reservedBytes: number;
   reservations: Array<{ id: string; bytes: number; at: number }>;
   sessions: DeclaredSession[];

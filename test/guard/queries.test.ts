@@ -100,3 +100,78 @@ describe('refuse before evicting', () => {
     await h.guard.close();
   });
 });
+
+describe('status() with option node', () => {
+  it("shows the node's view (every participant, the node's room) and reading it changes no file", async () => {
+    const { mkdtempSync, readdirSync, rmSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'vramguard-node-status-'));
+    const fake = () => new FakeMonitor([{ totalBytes: 24 * GiB, otherUsedBytes: 0, processes: { [OUR_PID]: 0 } }]);
+    const a = new VramGuard({ monitor: fake(), scope: { pids: [OUR_PID] }, quota: { hard: '20GiB' }, padding: 0, node: { name: 'server-a', dir } });
+    const b = new VramGuard({ monitor: fake(), scope: { pids: [OUR_PID] }, quota: { hard: '20GiB' }, padding: 0, node: { name: 'server-b', dir } });
+    try {
+      const reservation = await a.admit('6GiB', { id: 'llama' });
+      reservation.commit({ dispose: () => undefined });
+      const held = await b.admit('4GiB', { id: 'embed' });
+      const status = b.status();
+      expect(status.node).toMatchObject({ name: 'server-b', joined: true, uuid: 'GPU-fake-0', limitedBy: 'node', relief: false, error: null });
+      // 24 GiB less a's 6 GiB session and b's own 4 GiB reservation.
+      expect(status.node!.freeBytes).toBe(14 * GiB);
+      expect(status.usage.freeBytes).toBe(14 * GiB);
+      expect(status.node!.participants.map((p) => [p.name, p.self, p.usageBytes / GiB, p.reservedBytes / GiB]).sort()).toEqual([
+        ['server-a', false, 6, 0],
+        ['server-b', true, 0, 4],
+      ]);
+      const files = () => readdirSync(dir).map((n) => `${n}:${statSync(join(dir, n)).mtimeMs}`).sort().join();
+      const read = () => JSON.stringify({ ...b.status(), sampleAgeMs: undefined, reservations: b.status().reservations.map((r) => r.id) });
+      const before = [files(), read()];
+      for (let i = 0; i < 100; i += 1) b.status();
+      expect([files(), read()]).toEqual(before);
+      // The node's figures are in the refusal when the node is what limits.
+      const error = (await b.admit('15GiB', { id: 'big' }).catch((e: unknown) => e)) as VramQuotaError;
+      expect(error).toBeInstanceOf(VramQuotaError);
+      expect(error.node).toMatchObject({ participant: 'server-b', limitedBy: 'node', nodeFreeBytes: 14 * GiB, committedBytes: 10 * GiB, participants: 2 });
+      expect(error.message).toMatch(/node free 14336 MiB with 2 participants/);
+      held.cancel();
+      expect(b.status().node!.participants.find((p) => p.self)!.reservedBytes).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
+      expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toEqual([]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a process over its node share is told: over-share event, and its admissions refused with NodeShareError', async () => {
+    const { mkdtempSync, rmSync, writeFileSync, chmodSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { NodeShareError } = await import('../../src/errors');
+    const dir = mkdtempSync(join(tmpdir(), 'vramguard-node-share-'));
+    const policyFile = join(dir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify({ participants: { 'server-a': '4GiB' } }));
+    chmodSync(policyFile, 0o644);
+    const monitor = new FakeMonitor([{ totalBytes: 24 * GiB, otherUsedBytes: 0, processes: { [OUR_PID]: 6 * GiB } }]);
+    const guard = new VramGuard({ monitor, scope: { pids: [OUR_PID] }, quota: { hard: '20GiB' }, padding: 0, node: { name: 'server-a', dir, policyFile } });
+    const told = new Promise((resolve) => guard.once('over-share', resolve));
+    try {
+      const error = await guard.admit('1GiB', { id: 'more' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NodeShareError);
+      expect(error).toMatchObject({ code: 'NODE_SHARE', participant: 'server-a', shareBytes: 4 * GiB, usageBytes: 6 * GiB, neededBytes: GiB });
+      expect(await told).toBeInstanceOf(NodeShareError);
+      expect(guard.status().node).toMatchObject({ shareBytes: 4 * GiB, limitedBy: 'share', freeBytes: -2 * GiB });
+    } finally {
+      await guard.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a bad node option at construction, naming it', () => {
+    const monitor = new FakeMonitor([{ totalBytes: 24 * GiB }]);
+    expect(() => new VramGuard({ monitor, node: { name: 'has space' } })).toThrow(/node\.name.*"has space"/);
+    expect(() => new VramGuard({ monitor, node: { name: 'a', reliefs: true } as never })).toThrow(/node\.reliefs/);
+    expect(() => new VramGuard({ monitor, node: { name: 'a', relief: 'yes' } as never })).toThrow(/node\.relief.*"yes"/);
+    expect(() => new VramGuard({ monitor, node: { name: 'a', policyFile: '/nonexistent/policy.json' } })).toThrow(/policy\.json/);
+  });
+});

@@ -102,3 +102,32 @@ it('counts the reaction time of a pressure episode', async () => {
     await guard.close();
   }
 });
+
+it('with option node, guard series carry the participant, with the node room and participant count', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'vramguard-node-metrics-'));
+  const registry = new Registry();
+  const options = { device: 0, quota: { hard: '60GiB' }, interval: '20ms', scope: 'device', idleTtl: null, padding: 0 } as const;
+  const guards = [new VramGuard({ ...options, node: { name: 'server-a', dir } }), new VramGuard({ ...options, node: { name: 'server-b', dir } })];
+  try {
+    for (const guard of guards) guard.metrics(registry);
+    const held = await guards[0]!.admit('10GiB', { id: 'x' });
+    await guards[1]!.admit('1GiB', { id: 'y' }).then((r) => r.cancel());
+    const body = await registry.metrics();
+    const families = parseExposition(body);
+    expect(valueOf(families, 'vramguard_guard_admissions_total', { gpu: '0', participant: 'server-a' })).toBe(1);
+    expect(valueOf(families, 'vramguard_guard_admissions_total', { gpu: '0', participant: 'server-b' })).toBe(1);
+    expect(valueOf(families, 'vramguard_guard_quota_bytes', { gpu: '0', participant: 'server-b', limit: 'hard' })).toBe(60 * GiB);
+    expect(valueOf(families, 'vramguard_guard_node_participants', { gpu: '0', participant: 'server-a' })).toBe(2);
+    // The node's room, as status() reports it.
+    expect(valueOf(families, 'vramguard_guard_node_free_bytes', { gpu: '0', participant: 'server-b' })).toBe(guards[1]!.status().node!.freeBytes);
+    expect(valueOf(families, 'vramguard_guard_reserved_bytes', { gpu: '0', participant: 'server-a' })).toBe(10 * GiB);
+    expect(execFileSync(promtoolPath(), ['check', 'metrics'], { input: body, encoding: 'utf8' })).toBe('');
+    held.cancel();
+  } finally {
+    await Promise.all(guards.map((g) => g.close()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -30,7 +30,7 @@ export interface RankedVictim<C extends VictimCandidate = VictimCandidate> {
 /** A reload this short or unmeasured weighs as if it took this long, so no weight is infinite. */
 const MIN_RELOAD_MS = 1;
 
-export function evictable(c: VictimCandidate): boolean {
+export function evictable(c: Pick<VictimCandidate, 'state' | 'pinned' | 'busy'>): boolean {
   return (c.state === undefined || c.state === 'loaded') && !c.pinned && c.busy === 0;
 }
 
