@@ -5,6 +5,7 @@
 import { VramQuotaError } from '../errors';
 import type { Clock } from './clock';
 import type { Evictor } from './evictor';
+import type { Growth } from './growth';
 import type { Ledger, Reservation } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
@@ -25,12 +26,16 @@ export interface AdmissionParts {
   returnTimeout: number;
   /** Whether a monitor brings fresh readings (else waiting for returns is pointless). */
   sampling: boolean;
+  /** Re-checks a commit above its reservation. */
+  growth: Growth;
   /** Builds the session a reservation commits to (throws on bad options, changes nothing). */
   createSession(id: string, options: SessionOptions): Session;
   /** Registers a built session (the ledger, then a pressure check). */
   addSession(session: Session): void;
   /** A load finished: the guard re-checks pressure on its ledger. */
   loaded(): void;
+  /** A commit crossed the soft limit: relief runs (in the background; commit() is synchronous). */
+  relieve(): void;
 }
 
 export class Admission {
@@ -115,9 +120,19 @@ export class Admission {
         lifecycle.assertAccepting();
       }
       const session = this.parts.createSession(sessionId, { ...options, bytes: options.bytes ?? r.bytes });
+      // More than reserved: the extra is a new admission decision (throws VramQuotaError, nothing
+      // booked, when it cannot fit; the caller gives the memory back).
+      let relieve: boolean;
+      try {
+        relieve = this.parts.growth.checkCommit(sessionId, r, session.bytes);
+      } catch (error) {
+        session.cancelIdleTimer();
+        throw error;
+      }
       // The reservation hands over to the session in one turn: its bytes are never counted twice.
       ledger.forget(r);
       this.parts.addSession(session);
+      if (relieve) this.parts.relieve();
       return session;
     });
     report.report('admit', { id, bytes: need, waitedMs: clock.now() - started, evicted }, 'info', 'load admitted');

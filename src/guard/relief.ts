@@ -18,6 +18,11 @@ interface Releaser {
   priority: number;
 }
 
+/** The bytes a releaser says it freed: a finite, non-negative number, else null. */
+function freedBytesOf(result: unknown): number | null {
+  return typeof result === 'number' && Number.isFinite(result) && result >= 0 ? Math.round(result) : null;
+}
+
 export interface ReliefParts {
   meter: Meter;
   ledger: Ledger;
@@ -43,7 +48,11 @@ export class Relief {
 
   constructor(private readonly parts: ReliefParts) {}
 
-  /** Registers a cache releaser; returns its remover. */
+  /**
+   * Registers a cache releaser; returns its remover. It may resolve to the bytes it freed: relief
+   * counts those its own unloads did not take off the ledger (invisible without NVML, not yet seen
+   * with it).
+   */
   addReleaser(name: string, fn: () => unknown, options: { priority?: number } = {}): () => void {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', 'expected a non-empty string');
     if (typeof fn !== 'function') throw new InvalidOptionError('releaser', `${name}: expected a function`);
@@ -106,35 +115,47 @@ export class Relief {
     if (m.reliefBytes <= limits.softBytes) return;
     this.startEpisodes(m.reliefBytes, m.inForce, trigger);
     let first = true;
+    // Bytes releasers freed that no reading shows: beyond what their own unloads took off the ledger
+    // (on the ledger, memory outside sessions' declared bytes is invisible). Counted for this relief.
+    let unseen = 0;
+    const usage = () => Math.max(0, m.reliefBytes - unseen);
     for (const releaser of [...this.releasers]) {
-      if (m.reliefBytes <= limits.targetBytes || lifecycle.state === 'closed') return;
+      if (usage() <= limits.targetBytes || lifecycle.state === 'closed') return;
       const reactionMs = first && this.crossingAt !== null ? Math.max(0, Date.now() - this.crossingAt) : null;
       first = false;
       const started = clock.now();
+      const ledgerBefore = this.parts.ledger.residentBytes();
       let error: Error | undefined;
+      let freedBytes: number | null = null;
       try {
-        await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`);
+        freedBytes = freedBytesOf(await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`));
       } catch (e) {
         error = e instanceof Error ? e : new Error(String(e));
         report.log('error', { releaser: releaser.name, err: error }, 'releaser failed');
       }
-      const before = m.reliefBytes;
+      const before = usage();
+      const extra = Math.max(0, (freedBytes ?? 0) - Math.max(0, ledgerBefore - this.parts.ledger.residentBytes()));
+      const baseline = meter.rawScopeBytes();
+      // With NVML the freed bytes count as returned until a reading shows them (as a dispose's do).
+      if (extra > 0 && baseline !== null) meter.credit(extra, baseline);
       m = await meter.fresh(this.parts.returnTimeout);
+      if (extra > 0 && m.source === 'ledger') unseen += extra;
       report.emit('release', {
         name: releaser.name,
         priority: releaser.priority,
         durationMs: clock.now() - started,
         usageBeforeBytes: before,
-        usageAfterBytes: m.reliefBytes,
+        usageAfterBytes: usage(),
         reactionMs,
+        freedBytes,
         error,
       });
     }
     while (lifecycle.accepting) {
-      const decision = decideRelief(m.reliefBytes, limits.targetBytes, this.parts.ledger.all());
+      const decision = decideRelief(usage(), limits.targetBytes, this.parts.ledger.all());
       if (decision.kind === 'done') return;
       if (decision.kind === 'stuck') {
-        report.log('warn', { usageBytes: m.reliefBytes, targetBytes: limits.targetBytes }, 'nothing left to evict');
+        report.log('warn', { usageBytes: usage(), targetBytes: limits.targetBytes }, 'nothing left to evict');
         return;
       }
       await this.parts.evictor.evictAndWait(decision.victim, 'pressure');

@@ -24,7 +24,8 @@ export interface PressureEvent {
   hardBytes: number;
   targetBytes: number;
   scope: ScopeInForce;
-  trigger: 'watermark' | 'periodic' | 'ledger';
+  /** 'growth': a commit above its reservation or a resize crossed the soft limit. */
+  trigger: 'watermark' | 'periodic' | 'ledger' | 'growth';
 }
 export interface ReleaseEvent {
   name: string;
@@ -34,6 +35,8 @@ export interface ReleaseEvent {
   usageAfterBytes: number;
   /** From the sample that saw the crossing to this releaser's call (first releaser of a relief). */
   reactionMs: number | null;
+  /** What the releaser said it freed (it may return a byte count); null when it returned none. */
+  freedBytes: number | null;
   error?: Error;
 }
 export interface EvictEvent {
@@ -68,6 +71,19 @@ export interface AdmitEvent {
   waitedMs: number;
   evicted: string[];
 }
+/** A session's memory grew after admission: a commit above its reservation or a resize. */
+export interface GrowEvent {
+  id: string;
+  kind: 'commit' | 'resize';
+  /** The reservation (commit) or the session's bytes before (resize). */
+  fromBytes: number;
+  toBytes: number;
+  /** Scope usage and free memory once the growth is on the books. */
+  usageAfterBytes: number;
+  freeAfterBytes: number;
+  /** 'relieve': accepted, over the soft limit: relief runs; 'refused': VramQuotaError thrown, nothing booked. */
+  outcome: 'accepted' | 'relieve' | 'refused';
+}
 export interface RefuseEvent {
   id: string | undefined;
   bytes: number;
@@ -83,6 +99,7 @@ export interface GuardEvents {
   recycle: [RecycleEvent];
   admit: [AdmitEvent];
   refuse: [RefuseEvent];
+  grow: [GrowEvent];
   'device-lost': [{ device: number; reason?: NvmlReason }];
   'device-recovered': [{ device: number }];
 }
