@@ -158,12 +158,18 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
           reservation.cancel();
           throw error;
         }
-        reservation.commit({
-          load: () => startWorker(model).then(() => undefined),
-          dispose: () => stopWorker(model.id),
-          priority: model.priority ?? 0,
-          idleTtl: model.idleTtl,
-        });
+        try {
+          reservation.commit({
+            load: () => startWorker(model).then(() => undefined),
+            dispose: () => stopWorker(model.id),
+            priority: model.priority ?? 0,
+            idleTtl: model.idleTtl,
+          });
+        } catch (error) {
+          // The guard drained while the worker started (its reservation was cancelled): stop it.
+          await stopWorker(model.id);
+          throw error;
+        }
       })().finally(() => firstLoads.delete(model.id));
       firstLoads.set(model.id, loading);
     }
@@ -210,7 +216,7 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
         }
         return { status: 503, retryAfter: 2, body: { error: 'no GPU memory for this model now', neededBytes: error.neededBytes, freeBytes: error.freeBytes } };
       }
-      if (error instanceof GuardDrainingError) return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
+      if (error instanceof GuardDrainingError || error?.code === 'DRAINING') return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
       if (error instanceof SessionEvictedError) return { status: 503, retryAfter: 1, body: { error: error.message } };
       if (error.status === 404) return { status: 404, body: { error: error.message } };
       throw error;
