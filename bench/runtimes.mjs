@@ -80,6 +80,19 @@ export async function run(ctx) {
     await context.use((c) => generate(nodeLlamaCpp, c));
     await model.close();
   };
+  // The guard's own calls of one guarded cycle, with no runtime behind them: admit and commit a model
+  // and its context (the context a child, the commit above its reservation re-checked), a nested use,
+  // unload and removal. What the adapter adds beyond these is the cached estimate (a file check).
+  const bookkeeping = new VramGuard({ quota: { hard: 2 ** 40 }, idleTtl: null, libraryPath: join(dir, 'no-libnvidia-ml.so.1') });
+  const noop = () => undefined;
+  const guardOnly = async () => {
+    const r = await bookkeeping.admit(400_000, { id: 'm' });
+    const model = r.commit({ bytes: 515_328, dispose: noop, load: noop });
+    const rc = await bookkeeping.admit(969_728, { id: 'm#ctx' });
+    const context = rc.commit({ dispose: noop, load: noop, parent: model });
+    await context.use(noop);
+    await bookkeeping.sessions.delete('m');
+  };
   const timed = async (fn) => {
     const started = performance.now();
     await fn();
@@ -106,6 +119,10 @@ export async function run(ctx) {
       bareMs.push(b0);
       differences.push(g - b0);
     }
+    for (let i = 0; i < 50; i += 1) await guardOnly();
+    const guardOnlyMs = [];
+    for (let i = 0; i < s.pairs; i += 1) guardOnlyMs.push(await timed(guardOnly));
+    const own = summarize(guardOnlyMs);
     const loadAfter = loadavg();
     const b = summarize(bareMs);
     const g = summarize(guardedMs);
@@ -119,7 +136,7 @@ export async function run(ctx) {
     return {
       id,
       title,
-      results: { bare: b, guarded: g, differenceMs: d, differenceInterval95Ms: interval, ratio, verdict, loadBefore, loadAfter, tokens: TOKENS, modelBytes, pairs: s.pairs },
+      results: { bare: b, guarded: g, guardOnlyMs: own, differenceMs: d, differenceInterval95Ms: interval, ratio, verdict, loadBefore, loadAfter, tokens: TOKENS, modelBytes, pairs: s.pairs },
       tables: [
         {
           title: `One cycle: loadModel + createContext(256) + ${TOKENS} tokens + dispose, CPU, 2 threads, tiny GGUF (${(modelBytes / 1024).toFixed(0)} KiB), ${s.pairs} alternated pairs`,
@@ -128,9 +145,11 @@ export async function run(ctx) {
             ['bare node-llama-cpp', ms(b.p10), `**${ms(b.median)}**`, ms(b.p90), ms(b.mean)],
             ['through vramguard/node-llama-cpp', ms(g.p10), `**${ms(g.median)}**`, ms(g.p90), ms(g.mean)],
             ['difference within a pair', ms(d.p10), `**${ms(d.median)}**`, ms(d.p90), ms(d.mean)],
+            ["the guard's own calls of a cycle, no runtime", ms(own.p10), `**${ms(own.median)}**`, ms(own.p90), ms(own.mean)],
           ],
           footer: [
             `median of the pair differences ${ms(d.median)} = ${pct(d.median)} of a bare cycle, bootstrap 95 % interval ${ms(interval.low)} .. ${ms(interval.high)} (${pct(interval.low)} .. ${pct(interval.high)}); ratio of medians ${ratio.toFixed(4)}`,
+            `the guard's own calls: ${pct(own.median)} of the bare median, ${((own.median / b.p10) * 100).toFixed(2)} % of the bare p10 (the least disturbed cycles)`,
             `goal <= 1 %: ${verdict}; load average (1/5/15 min) ${load(loadBefore)} before, ${load(loadAfter)} after, on ${cpus().length} cores`,
           ],
         },
@@ -139,6 +158,7 @@ export async function run(ctx) {
   } finally {
     await runtime.close();
     await guard.close();
+    await bookkeeping.close();
     await llama.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
