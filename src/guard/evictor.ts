@@ -43,7 +43,7 @@ export class Evictor {
     session.state = 'evicting';
     session.cancelIdleTimer();
     // A child cannot outlive its parent: children are disposed first, each its own event.
-    await this.evictChildren(session);
+    if (session.children.length > 0) await this.evictChildren(session);
     const baseline = this.meter.rawScopeBytes();
     const started = this.clock.now();
     const dispose = session.takeDispose();
@@ -77,7 +77,7 @@ export class Evictor {
     session.state = 'evicting';
     session.cancelIdleTimer();
     const started = this.clock.now();
-    await this.evictChildren(session);
+    if (session.children.length > 0) await this.evictChildren(session);
     session.takeDispose();
     session.evictions += 1;
     if (session.state === 'evicting') session.state = 'evicted';
