@@ -65,7 +65,7 @@ export interface EvictionReport {
   /** Sessions evicted for it. */
   evicted: string[];
   /** Sessions that could not be evicted, and why. */
-  blocked: Array<{ id: string; bytes: number; reason: 'busy' | 'pinned' | 'loading' }>;
+  blocked: Array<{ id: string; bytes: number; reason: 'busy' | 'pinned' | 'loading' | 'child busy' | 'child pinned' | 'child loading' }>;
 }
 
 /** Figures carried by a VramQuotaError, so a server can degrade (a smaller model, CPU). */

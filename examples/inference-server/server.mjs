@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // An inference server that keeps its GPU memory under control with vramguard.
 //
-//   node examples/inference-server/server.mjs [--config config.json] [--port 8080] [--host 127.0.0.1]
+//   node examples/inference-server/server.mjs [--config config.json] [--runtime node-llama-cpp] [--port 8080] [--host 127.0.0.1]
 //
-// Each model runs in a child worker process (worker.cjs) that loads slowly and holds VRAM while loaded.
+// By default each model runs in a child worker process (worker.cjs) that loads slowly and holds VRAM
+// while loaded. With --runtime node-llama-cpp (or "runtime": "node-llama-cpp" in the config) the models
+// are real node-llama-cpp models in this process (llama-runtime.mjs; on the CPU, the project's tiny
+// generated GGUF unless a model gives its modelPath), each with one context as its child session.
 // Models are guard sessions with load/dispose: loaded on first use after admission, evicted when idle
 // or under pressure, reloaded on their next request. A request for a model that cannot fit falls back
 // to the configured smaller model, or gets 503 with Retry-After; it never hangs.
@@ -23,6 +26,8 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { GuardDrainingError, SessionEvictedError, VramGuard, VramQuotaError, parseBytes } from 'vramguard';
 
+import { createLlamaRuntime } from './llama-runtime.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
 
 const DEFAULT_CONFIG = {
@@ -36,6 +41,22 @@ const DEFAULT_CONFIG = {
   ],
 };
 
+/**
+ * Real models on the CPU: three tiny GGUF models (about 0.5 MiB each and a 0.9 MiB context, by the
+ * adapter's 'ram' accounting on the guard's ledger), two of which fit under the limit at once.
+ */
+const DEFAULT_LLAMA_CONFIG = {
+  runtime: 'node-llama-cpp',
+  guard: { quota: { soft: '3.2MiB', hard: '3.2MiB' }, idleTtl: '5m' },
+  requestTimeoutMs: 30_000,
+  models: [
+    { id: 'tiny-a', priority: 1, fallback: 'tiny-small' },
+    { id: 'tiny-b' },
+    { id: 'tiny-c', fallback: 'tiny-small' },
+    { id: 'tiny-small', contextSize: 64, priority: 5 },
+  ],
+};
+
 /** One line of JSON per event on stdout: what happened, with figures (tests read it). */
 function log(event, fields = {}) {
   process.stdout.write(`${JSON.stringify({ time: Date.now(), event, ...fields })}\n`);
@@ -45,7 +66,9 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
   const registry = new Registry();
   const guard = new VramGuard(config.guard);
   guard.metrics(registry);
-  const models = new Map(config.models.map((m) => [m.id, { ...m, bytes: parseBytes(m.bytes, `models.${m.id}.bytes`) }]));
+  const models = new Map(config.models.map((m) => [m.id, m.bytes === undefined ? m : { ...m, bytes: parseBytes(m.bytes, `models.${m.id}.bytes`) }]));
+  const llamaRuntime = config.runtime === 'node-llama-cpp' ? createLlamaRuntime(guard, config, log) : null;
+  if (config.runtime !== undefined && !llamaRuntime) throw new Error(`runtime: expected "node-llama-cpp", got ${JSON.stringify(config.runtime)}`);
   const workers = new Map(); // model id -> { child, pending }
   const firstLoads = new Map(); // model id -> promise of its first load
   let nextRequest = 1;
@@ -54,7 +77,7 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
   const promptCache = new Map();
   guard.addReleaser('prompt-cache', () => promptCache.clear(), { priority: 0 });
 
-  for (const name of ['pressure', 'breach', 'admit', 'refuse', 'trend', 'recycle', 'device-lost']) {
+  for (const name of ['pressure', 'breach', 'admit', 'refuse', 'grow', 'release', 'trend', 'recycle', 'device-lost']) {
     guard.on(name, (payload) => log(name, { ...payload, error: payload.error?.message }));
   }
   guard.on('evict', (e) => {
@@ -135,12 +158,18 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
           reservation.cancel();
           throw error;
         }
-        reservation.commit({
-          load: () => startWorker(model).then(() => undefined),
-          dispose: () => stopWorker(model.id),
-          priority: model.priority ?? 0,
-          idleTtl: model.idleTtl,
-        });
+        try {
+          reservation.commit({
+            load: () => startWorker(model).then(() => undefined),
+            dispose: () => stopWorker(model.id),
+            priority: model.priority ?? 0,
+            idleTtl: model.idleTtl,
+          });
+        } catch (error) {
+          // The guard drained while the worker started (its reservation was cancelled): stop it.
+          await stopWorker(model.id);
+          throw error;
+        }
       })().finally(() => firstLoads.delete(model.id));
       firstLoads.set(model.id, loading);
     }
@@ -150,6 +179,10 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
   async function generate(modelId, prompt) {
     const model = models.get(modelId);
     if (!model) throw Object.assign(new Error(`unknown model ${modelId}`), { status: 404 });
+    if (llamaRuntime) {
+      await llamaRuntime.register(model);
+      return llamaRuntime.generate(model, prompt);
+    }
     await ensureRegistered(model);
     return guard.sessions.use(model.id, () => {
       const worker = workers.get(model.id);
@@ -183,7 +216,7 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
         }
         return { status: 503, retryAfter: 2, body: { error: 'no GPU memory for this model now', neededBytes: error.neededBytes, freeBytes: error.freeBytes } };
       }
-      if (error instanceof GuardDrainingError) return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
+      if (error instanceof GuardDrainingError || error?.code === 'DRAINING') return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
       if (error instanceof SessionEvictedError) return { status: 503, retryAfter: 1, body: { error: error.message } };
       if (error.status === 404) return { status: 404, body: { error: error.message } };
       throw error;
@@ -245,12 +278,14 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
 
   /** Stop taking requests; in-flight ones finish (the guard drain waits for their uses). */
   const stopAccepting = () => new Promise((resolve) => server.close(() => resolve()));
-  const stopWorkers = () => {
+  /** Stop the model workers (and the in-process runtime): after the drain disposed every session. */
+  const stopWorkers = async () => {
     for (const worker of workers.values()) worker.child.kill();
+    await llamaRuntime?.shutdown();
   };
   async function shutdown() {
     await stopAccepting();
-    stopWorkers();
+    await stopWorkers();
   }
 
   return { server, guard, registry, shutdown, stopAccepting, stopWorkers, workers };
@@ -258,9 +293,19 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
 
 async function main() {
   const { values } = parseArgs({
-    options: { config: { type: 'string' }, port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } },
+    options: {
+      config: { type: 'string' },
+      runtime: { type: 'string' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+    },
   });
-  const config = values.config ? JSON.parse(readFileSync(values.config, 'utf8')) : DEFAULT_CONFIG;
+  if (values.runtime !== undefined && values.runtime !== 'node-llama-cpp') throw new Error(`--runtime: expected node-llama-cpp, got ${values.runtime}`);
+  const config = values.config
+    ? { ...JSON.parse(readFileSync(values.config, 'utf8')), ...(values.runtime ? { runtime: values.runtime } : {}) }
+    : values.runtime
+      ? DEFAULT_LLAMA_CONFIG
+      : DEFAULT_CONFIG;
   const app = createInferenceServer(config);
   // At the signal: stop accepting (in-flight requests finish, the drain waits for their uses); after the
   // drain and close: stop the workers.

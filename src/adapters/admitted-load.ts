@@ -1,5 +1,7 @@
-// The path every runtime adapter takes for a first load: admit the estimate, load, commit the bytes
-// the load measured; a failed load gives the reservation back, a failed commit disposes the load.
+// The paths every runtime adapter takes. A first load: admit the estimate, load, commit the bytes the
+// load measured (the guard re-checks a commit above its reservation); a failed load gives the
+// reservation back, a failed commit disposes the load. A reload: load, then resize the session to what
+// it measured (the guard re-checks growth); a refused resize disposes the load.
 import type { Reservation, Session, VramGuard } from '../guard';
 
 export interface AdmittedLoad {
@@ -8,10 +10,7 @@ export interface AdmittedLoad {
   estimatedBytes: number;
   /** Loads; resolves to the bytes to commit. */
   load: () => Promise<number>;
-  /**
-   * Registers the session. The one place commit happens: once the guard re-checks commits above
-   * their reservation (and knows parent sessions), that applies here for every adapter.
-   */
+  /** Registers the session (reservation.commit with the adapter's options, its parent if any). */
   commit: (reservation: Reservation, bytes: number) => Session;
   /** Undoes the load when the commit fails. */
   dispose: () => Promise<void>;
@@ -31,6 +30,20 @@ export async function admittedLoad(step: AdmittedLoad): Promise<Session> {
   } catch (error) {
     reservation.cancel();
     await step.dispose();
+    throw error;
+  }
+}
+
+/**
+ * A session's reload (its `load`, called by the guard after admitting its bytes): loads, then tells
+ * the guard what the load measured. A growth the guard refuses (VramQuotaError) disposes the load.
+ */
+export async function resizedReload(session: Session, load: () => Promise<number>, dispose: () => Promise<void>): Promise<void> {
+  const bytes = await load();
+  try {
+    await session.resize(bytes);
+  } catch (error) {
+    await dispose();
     throw error;
   }
 }

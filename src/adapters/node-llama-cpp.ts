@@ -1,6 +1,6 @@
 // vramguard/node-llama-cpp: node-llama-cpp models and contexts as guard sessions. A model is a session;
-// each of its contexts is a session too, a child of the model's (tracked here until the guard has
-// parent/child sessions). Loads are admitted on node-llama-cpp's own estimate (GGUF insights for the
+// each of its contexts is a session too, the model's child in the guard (a context's use is its
+// model's; evicting a model disposes its contexts first). Loads are admitted on node-llama-cpp's own estimate (GGUF insights for the
 // chosen GPU layers and context size) and committed at the bytes measured after the load. Idle
 // contexts are the guard's first releaser (their KV cache is allocated up front: only dispose() frees
 // it). An evicted model or context reloads on its next use.
@@ -14,7 +14,7 @@ import type {
 
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
-import { admittedLoad } from './admitted-load';
+import { admittedLoad, resizedReload } from './admitted-load';
 import { type FileEstimates, GgufEstimates } from './gguf-estimates';
 
 /** What a guarded model or context reports to the guard. */
@@ -146,6 +146,7 @@ export class GuardedLlamaModel {
   readonly figures: LoadFigures = { estimatedBytes: 0, measuredBytes: 0 };
   private current: LlamaModel | null = null;
   private sessionRef: Session | undefined;
+  /** The contexts' adapters (the guard holds their sessions as this model's children). */
   private readonly children = new Set<GuardedLlamaContext>();
   private contextCount = 0;
   private readonly loadOptions: LlamaModelOptions;
@@ -258,15 +259,13 @@ export class GuardedLlamaModel {
     return this.figures.measuredBytes;
   }
 
-  private async reload(): Promise<void> {
-    // The guard admitted the committed bytes. A reload that measures differently is recorded in
-    // figures.measuredBytes; with a guard resize(bytes) it would be reported to the session here.
-    await this.load();
+  /** The guard admitted the committed bytes; a reload that measures differently resizes the session. */
+  private reload(): Promise<void> {
+    return resizedReload(this.session, () => this.load(), () => this.dispose());
   }
 
-  /** Children first (a context cannot outlive its model), each through the guard, then the model. */
+  /** The guard disposed this model's contexts first (they are its children). */
   private async dispose(): Promise<void> {
-    await Promise.all(this.contexts.map((c) => c.unload()));
     const model = this.current;
     this.current = null;
     await model?.dispose();
@@ -304,16 +303,14 @@ export class GuardedLlamaContext {
   }
 
   /**
-   * Runs fn with the context loaded and busy, its model loaded and busy too (a child's use is its
-   * parent's use): either is reloaded through admission first if it was evicted.
+   * Runs fn with the context loaded and busy, its model loaded and busy too (the guard makes a child's
+   * use its parent's): either is reloaded through admission first if it was evicted.
    */
   use<T>(fn: (context: LlamaContext) => T | Promise<T>): Promise<T> {
-    return this.parent.use(() =>
-      this.session.use(() => {
-        if (!this.current) throw new SessionEvictedError(this.id);
-        return fn(this.current);
-      }),
-    );
+    return this.session.use(() => {
+      if (!this.current) throw new SessionEvictedError(this.id);
+      return fn(this.current);
+    });
   }
 
   /** Disposes the context now through the guard (it reloads on next use). False if it was not loaded. */
@@ -333,14 +330,20 @@ export class GuardedLlamaContext {
     const estimate = await this.estimate();
     const owner = this.parent.owner;
     this.figures.estimatedBytes = owner.accounting === 'vram' ? estimate.gpuVram : estimate.cpuRam;
-    // Until the guard has parent sessions, the parent link lives here (GuardedLlamaModel's children).
     this.sessionRef = await admittedLoad({
       guard: owner.guard,
       id: this.id,
       estimatedBytes: this.figures.estimatedBytes,
       load: () => this.load(),
       commit: (reservation, bytes) =>
-        reservation.commit({ id: this.id, bytes, ...this.policy, dispose: () => this.dispose(), load: () => this.load() }),
+        reservation.commit({
+          id: this.id,
+          bytes,
+          ...this.policy,
+          parent: this.parent.session,
+          dispose: () => this.dispose(),
+          load: () => resizedReload(this.session, () => this.load(), () => this.dispose()),
+        }),
       dispose: () => this.dispose(),
     });
   }

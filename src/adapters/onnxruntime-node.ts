@@ -8,7 +8,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
 import { type ByteSize, parseBytes } from '../units';
-import { admittedLoad } from './admitted-load';
+import { admittedLoad, resizedReload } from './admitted-load';
 import { importPeer } from '../esm-import';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
@@ -131,9 +131,8 @@ export class GuardedInferenceSession {
           priority,
           idleTtl,
           dispose: () => this.release(),
-          // A re-creation that measures differently is kept in figures; with a guard resize(bytes) it
-          // would be reported to the session here.
-          load: () => this.load().then(() => undefined),
+          // A re-creation that measures differently resizes the session (the guard re-checks growth).
+          load: () => resizedReload(this.session, () => this.load(), () => this.release()),
         }),
       dispose: () => this.release(),
     });

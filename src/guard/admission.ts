@@ -5,6 +5,7 @@
 import { VramQuotaError } from '../errors';
 import type { Clock } from './clock';
 import type { Evictor } from './evictor';
+import type { Growth } from './growth';
 import type { Ledger, Reservation } from './ledger';
 import type { Lifecycle } from './lifecycle';
 import type { Meter } from './meter';
@@ -38,6 +39,8 @@ export interface AdmissionParts {
   returnTimeout: number;
   /** Whether a monitor brings fresh readings (else waiting for returns is pointless). */
   sampling: boolean;
+  /** Re-checks a commit above its reservation. */
+  growth: Growth;
   /** Builds the session a reservation commits to (throws on bad options, changes nothing). */
   createSession(id: string, options: SessionOptions): Session;
   /** Registers a built session (the ledger, then a pressure check). */
@@ -48,6 +51,8 @@ export interface AdmissionParts {
   loaded(session: Session, durationMs: number, prewarm: boolean): void;
   /** Node-wide coordination (option `node`), or null: admissions then are serialized in this process only. */
   node: NodeParticipation | null;
+  /** A commit crossed the soft limit: relief runs (in the background; commit() is synchronous). */
+  relieve(): void;
 }
 
 export class Admission {
@@ -180,10 +185,20 @@ export class Admission {
         lifecycle.assertAccepting();
       }
       const session = this.parts.createSession(sessionId, { ...options, bytes: options.bytes ?? r.bytes });
+      // More than reserved: the extra is a new admission decision (throws VramQuotaError, nothing
+      // booked, when it cannot fit; the caller gives the memory back).
+      let relieve: boolean;
+      try {
+        relieve = this.parts.growth.checkCommit(sessionId, r, session.bytes, session);
+      } catch (error) {
+        session.cancelIdleTimer();
+        throw error;
+      }
       // The reservation hands over to the session in one turn: its bytes are never counted twice.
       ledger.forget(r);
       this.parts.addSession(session);
       node?.committed(r, session);
+      if (relieve) this.parts.relieve();
       return session;
     }, (r) => node?.cancelled(r));
     if (node && mirror) node.attach(reservation, mirror);

@@ -21,14 +21,17 @@ export const systemClock: Clock = {
   },
 };
 
-/** Runs fn, rejecting with TimeoutError when it takes longer than timeoutMs (fn itself is left behind). */
-export async function withTimeout(clock: Clock, fn: () => unknown, timeoutMs: number, what: string): Promise<void> {
+/**
+ * Runs fn, resolving to what it resolved to; rejects with TimeoutError when it takes longer than
+ * timeoutMs (fn itself is left behind).
+ */
+export async function withTimeout(clock: Clock, fn: () => unknown, timeoutMs: number, what: string): Promise<unknown> {
   let timer: TimerHandle | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = clock.setTimer(() => reject(new TimeoutError(what, timeoutMs)), timeoutMs);
   });
   try {
-    await Promise.race([Promise.resolve().then(fn), timeout]);
+    return await Promise.race([Promise.resolve().then(fn), timeout]);
   } finally {
     timer?.cancel();
   }

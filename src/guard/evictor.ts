@@ -5,6 +5,7 @@ import { TimeoutError } from '../errors';
 import type { Clock } from './clock';
 import { withTimeout } from './clock';
 import type { Meter } from './meter';
+import { familyBlock } from './planner';
 import type { Reporter } from './reporter';
 import type { EvictReason, Session } from './sessions';
 import type { EvictEvent } from './types';
@@ -15,11 +16,16 @@ export interface EvictorOptions {
   returnRatio: number;
 }
 
-/** Whether `reason` may dispose this session now: pinned ones only when asked, busy ones only in a drain. */
+/**
+ * Whether `reason` may dispose this session now: pinned ones only when asked, busy ones only in a
+ * drain, a parent only when its children may go with it; a child whose parent goes always goes.
+ */
 export function mayEvict(session: Session, reason: EvictReason): boolean {
   if (session.state !== 'loaded') return false;
+  if (reason === 'parent' || reason === 'external') return true;
   if (session.pinned && reason !== 'unload' && reason !== 'drain') return false;
   if (session.busy > 0 && reason !== 'drain') return false;
+  if (reason !== 'unload' && reason !== 'drain' && familyBlock(session) !== null) return false;
   return true;
 }
 
@@ -36,6 +42,8 @@ export class Evictor {
     if (!mayEvict(session, reason)) return false;
     session.state = 'evicting';
     session.cancelIdleTimer();
+    // A child cannot outlive its parent: children are disposed first, each its own event.
+    if (session.children.length > 0) await this.evictChildren(session);
     const baseline = this.meter.rawScopeBytes();
     const started = this.clock.now();
     const dispose = session.takeDispose();
@@ -58,6 +66,33 @@ export class Evictor {
     if (error) event.error = error;
     this.report.report('evict', event, error ? 'error' : 'info', error ? 'dispose failed' : 'session evicted', { err: error });
     return true;
+  }
+
+  /**
+   * Takes off the books a session whose memory went without the guard: no dispose, no credit (NVML
+   * shows the memory gone already, or never saw it); its children are disposed first.
+   */
+  async markEvicted(session: Session): Promise<boolean> {
+    if (!mayEvict(session, 'external')) return false;
+    session.state = 'evicting';
+    session.cancelIdleTimer();
+    const started = this.clock.now();
+    if (session.children.length > 0) await this.evictChildren(session);
+    session.takeDispose();
+    session.evictions += 1;
+    if (session.state === 'evicting') session.state = 'evicted';
+    const event: EvictEvent = { id: session.id, bytes: session.bytes, reason: 'external', durationMs: this.clock.now() - started, timedOut: false };
+    this.report.report('evict', event, 'info', 'session evicted from outside the guard');
+    return true;
+  }
+
+  private async evictChildren(session: Session): Promise<void> {
+    await Promise.all(
+      session.children.map(async (child) => {
+        if (child.state === 'loaded') await this.evict(child, 'parent');
+        else if (child.transition) await child.transition.catch(() => undefined);
+      }),
+    );
   }
 
   /** Evicts, then waits until most of the bytes came back (or returnTimeout). Resolves the bytes seen back. */

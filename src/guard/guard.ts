@@ -15,6 +15,7 @@ import { type ByteSize, parseBytes } from '../units';
 import { Admission } from './admission';
 import { type Clock, systemClock } from './clock';
 import { Evictor } from './evictor';
+import { Growth } from './growth';
 import { KeepAlive } from './keepalive';
 import { Ledger, type Reservation } from './ledger';
 import { Lifecycle, type DrainSteps, type ShutdownOptions } from './lifecycle';
@@ -145,7 +146,11 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       evict: (session, reason) => evictor.evict(session, reason),
       reload: (session) => this.admission.reload(session, (bytes, id) => this.admit(bytes, { id })),
       useEnded: () => relief.checkLedger(),
+      find: (id) => ledger.get(id),
+      resize: (session, bytes) => growth.resize(session, bytes),
+      markEvicted: (session) => evictor.markEvicted(session),
     };
+    const growth = new Growth({ ledger, clock, victims: (now) => keepAlive.views(now), meter, relief, report, limits, paddingBytes: this.options.padding });
     const createSession = (id: string, sessionOptions: ConstructorParameters<typeof Session>[1]) => new Session(id, sessionOptions, this.host);
     const addSession = (session: Session) => {
       ledger.add(session);
@@ -156,6 +161,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
       paddingBytes: this.options.padding,
       returnTimeout: this.options.returnTimeout,
       sampling: monitor !== null,
+      growth,
       createSession,
       addSession,
       loaded: (session, durationMs, prewarm) => {
@@ -163,6 +169,7 @@ export class VramGuard extends EventEmitter<GuardEvents> {
         relief.checkLedger();
       },
       node,
+      relieve: () => void relief.relieve('growth'),
     });
     keepAlive.attach(this.admission);
     this.periodic = new Periodic({ ...common, relief, keepAlive, trend: this.options.trend, recycle: this.options.recycle, startedAt: clock.now() });
@@ -215,7 +222,10 @@ export class VramGuard extends EventEmitter<GuardEvents> {
 
   // ---------------------------------------------------------------- public API
 
-  /** Registers a cache releaser, called at the soft limit before any eviction (lower priority first). */
+  /**
+   * Registers a cache releaser, called at the soft limit before any eviction (lower priority first). It
+   * may resolve to the bytes it freed (see Relief.addReleaser): relief counts them.
+   */
   addReleaser(name: string, fn: () => unknown, options: { priority?: number } = {}): () => void {
     return this.relief.addReleaser(name, fn, options);
   }

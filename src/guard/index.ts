@@ -6,6 +6,7 @@ export type {
   AdmitEvent,
   BreachEvent,
   EvictEvent,
+  GrowEvent,
   GuardEvents,
   GuardHealth,
   GuardMonitor,

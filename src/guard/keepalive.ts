@@ -33,6 +33,7 @@ export function victimViews(sessions: readonly Session[], now: number): VictimVi
       pinned: s.pinned,
       priority: s.priority,
       lastUsedAt: s.lastUsedAt,
+      children: s.children,
       nextUseInMs: e?.nextUseInMs ?? null,
       reloadMs: e?.lastLoadMs ?? null,
       session: s,

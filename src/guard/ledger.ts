@@ -1,6 +1,6 @@
 // The ledger: the sessions the guard holds and the reservations it granted, and the one function that
 // says how much memory an admission could get. Sessions' declared bytes are accounted here only (a
-// future resize or parent/child relation changes residentBytes(), nothing else).
+// resize changes a session's bytes; a child counts its own bytes, its parent its own).
 import { GuardDrainingError, InvalidOptionError } from '../errors';
 import type { ByteSize } from '../units';
 import type { Session, SessionOptions } from './sessions';
@@ -120,7 +120,13 @@ export class Ledger {
       session.cancelIdleTimer();
       throw new InvalidOptionError('id', `a session named ${session.id} is already registered`);
     }
+    const parent = session.parent;
+    if (parent && this.sessions.get(parent.id) !== parent) {
+      session.cancelIdleTimer();
+      throw new InvalidOptionError('parent', `session ${session.id}: its parent ${parent.id} is not registered with this guard`);
+    }
     this.sessions.set(session.id, session);
+    session.attach();
   }
 
   get(id: string): Session | undefined {
@@ -135,10 +141,11 @@ export class Ledger {
     return this.sessions.size;
   }
 
-  /** Forgets the session (it must be disposed already). */
+  /** Forgets the session (it must be disposed already) and its place among its parent's children. */
   remove(session: Session): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     session.state = 'removed';
+    session.detach();
   }
 
   /** Sum of the resident sessions' declared bytes (loaded, loading, evicting). */
@@ -197,6 +204,23 @@ export class Ledger {
       const at = this.constraints.indexOf(constraint);
       if (at >= 0) this.constraints.splice(at, 1);
     };
+  }
+
+  /**
+   * Free memory once a growth is on the books: `addBytes` more declared bytes, and `reservation` (a
+   * commit's) handed over to them. With NVML the growth may already show in the reading: the scope
+   * counts at least the declared bytes, never both.
+   */
+  freeAfter(
+    measurement: Measurement,
+    change: { addBytes: number; reservation?: Reservation },
+    limits: { hardBytes: number; paddingBytes: number },
+  ): FreeFigures & { usageBytes: number } {
+    const reservedBytes = this.reservedBytes() - (change.reservation && this.reservations.has(change.reservation) ? change.reservation.bytes : 0);
+    const declared = this.residentBytes() + change.addBytes;
+    const usageBytes = measurement.source === 'ledger' ? declared + reservedBytes : Math.max(measurement.scopeBytes, declared);
+    const figures = freeMemory({ measurement: { ...measurement, scopeBytes: usageBytes }, reservedBytes, ...limits, constraints: this.constraints });
+    return { ...figures, usageBytes };
   }
 
   /** What an admission could get now (see freeMemory). */

@@ -2,7 +2,7 @@
 // an admission does next: admit, wait for disposed memory to come back, evict one more, or refuse.
 // The guard's other parts carry the decisions out.
 import type { EvictionReport } from '../errors';
-import { pickVictim as pickByReuse, rankVictims, type VictimCandidate } from './demand/victims';
+import { familyBlock, pickVictim as pickByReuse, rankVictims, type VictimCandidate } from './demand/victims';
 import type { SessionState } from './sessions';
 
 /**
@@ -13,13 +13,17 @@ export interface Candidate extends VictimCandidate {
   readonly state: SessionState;
 }
 
-/** The evictable ones: never pinned, never busy, only loaded (demand/victims.ts, the one definition). */
-export { evictable } from './demand/victims';
+/**
+ * The evictable ones: never pinned, never busy, only loaded, a parent only while no child holds it; and
+ * what a parent's eviction frees (demand/victims.ts, the one definition of each).
+ */
+export { evictable, familyBlock, familyBytes } from './demand/victims';
 
 /**
  * The victim order, in one place (demand/victims.ts compareVictims): lower priority first; within a
- * priority the next use predicted furthest away, weighted by size and reload cost; without a
- * prediction least recently used; then larger.
+ * priority the next use predicted furthest away, weighted by size (a parent's family's) and reload
+ * cost; without a prediction least recently used; then larger. A child's use stamps its parent too, so
+ * an idle context goes before the model it belongs to.
  */
 export function victimOrder<T extends Candidate>(sessions: readonly T[], now: number): T[] {
   return rankVictims(sessions, now).map((r) => r.candidate);
@@ -31,12 +35,16 @@ export function pickVictim<T extends Candidate>(sessions: readonly T[], now: num
 }
 
 /** Sessions eviction cannot free now, and why. */
-export function blockedSessions(sessions: Iterable<Pick<Candidate, 'id' | 'bytes' | 'state' | 'busy' | 'pinned'>>): EvictionReport['blocked'] {
+export function blockedSessions(sessions: Iterable<Pick<Candidate, 'id' | 'bytes' | 'state' | 'busy' | 'pinned' | 'children'>>): EvictionReport['blocked'] {
   const blocked: EvictionReport['blocked'] = [];
   for (const s of sessions) {
     if (s.state === 'loading') blocked.push({ id: s.id, bytes: s.bytes, reason: 'loading' });
     else if (s.state === 'loaded' && s.busy > 0) blocked.push({ id: s.id, bytes: s.bytes, reason: 'busy' });
     else if (s.state === 'loaded' && s.pinned) blocked.push({ id: s.id, bytes: s.bytes, reason: 'pinned' });
+    else if (s.state === 'loaded') {
+      const block = familyBlock(s);
+      if (block !== null) blocked.push({ id: s.id, bytes: s.bytes, reason: block === 'busy' ? 'child busy' : block === 'pinned' ? 'child pinned' : 'child loading' });
+    }
   }
   return blocked;
 }
@@ -72,8 +80,7 @@ export function decideAdmission<T extends Candidate>(input: AdmissionInput<T>): 
   if (need <= free) return { kind: 'admit' };
   if (need > input.hardBytes) return { kind: 'refuse', why: 'larger than the hard limit' };
   const victims = victimOrder(input.sessions, input.now);
-  let evictableBytes = 0;
-  for (const v of victims) evictableBytes += v.bytes;
+  const evictableBytes = sumBytes(victims);
   const returning = input.canWait ? input.returningBytes : 0;
   if (need > free + returning + evictableBytes) {
     if (input.scopeBytes > input.hardBytes && victims.length === 0) return { kind: 'refuse', why: 'over the hard limit' };
@@ -97,4 +104,40 @@ export function decideRelief<T extends Candidate>(usageBytes: number, targetByte
   if (usageBytes <= targetBytes) return { kind: 'done' };
   const victim = pickVictim(sessions, now);
   return victim ? { kind: 'evict', victim } : { kind: 'stuck' };
+}
+
+/** Declared bytes of a set of victims, each session once (a parent's evictable children are in the set too). */
+function sumBytes(victims: readonly Candidate[]): number {
+  let bytes = 0;
+  for (const v of victims) bytes += v.bytes;
+  return bytes;
+}
+
+export interface GrowthInput<T extends Candidate> {
+  /** The session that grows and its ancestors (left out of what evictions could free). */
+  familyIds: ReadonlySet<string>;
+  growthBytes: number;
+  /** Free memory once the growth is on the books (negative: this many bytes short). */
+  freeAfterBytes: number;
+  /** Scope usage once the growth is on the books. */
+  usageAfterBytes: number;
+  softBytes: number;
+  hardBytes: number;
+  sessions: readonly T[];
+  now: number;
+}
+
+export type GrowthDecision = { kind: 'accept' } | { kind: 'relieve' } | { kind: 'refuse'; why: string };
+
+/**
+ * A session's memory grows after its admission (a commit above its reservation, a resize): accept it
+ * when it fits under the soft limit; accept and relieve (releasers, then idle evictions) when it fits
+ * under the hard limit or would once the idle sessions went; refuse when even that is not enough.
+ */
+export function decideGrowth<T extends Candidate>(input: GrowthInput<T>): GrowthDecision {
+  if (input.growthBytes > input.hardBytes) return { kind: 'refuse', why: 'larger than the hard limit' };
+  if (input.freeAfterBytes >= 0) return { kind: input.usageAfterBytes > input.softBytes ? 'relieve' : 'accept' };
+  const victims = victimOrder(input.sessions, input.now).filter((v) => !input.familyIds.has(v.id));
+  if (-input.freeAfterBytes <= sumBytes(victims)) return { kind: 'relieve' };
+  return { kind: 'refuse', why: victims.length === 0 ? 'does not fit' : 'does not fit even after evicting every idle session' };
 }

@@ -54,10 +54,11 @@ export class SessionRegistry implements Iterable<Session> {
     await Promise.all(this.list().map((s) => this.unload(s.id)));
   }
 
-  /** Unloads and forgets the session. */
+  /** Unloads and forgets the session, its children first. */
   async delete(id: string): Promise<boolean> {
     const session = this.parts.ledger.get(id);
     if (!session) return false;
+    await Promise.all(session.children.map((c) => this.delete(c.id)));
     await this.unload(id);
     this.parts.ledger.remove(session);
     return true;

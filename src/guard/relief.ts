@@ -19,6 +19,11 @@ interface Releaser {
   priority: number;
 }
 
+/** The bytes a releaser says it freed: a finite, non-negative number, else null. */
+function freedBytesOf(result: unknown): number | null {
+  return typeof result === 'number' && Number.isFinite(result) && result >= 0 ? Math.round(result) : null;
+}
+
 export interface ReliefParts {
   meter: Meter;
   ledger: Ledger;
@@ -46,7 +51,11 @@ export class Relief {
 
   constructor(private readonly parts: ReliefParts) {}
 
-  /** Registers a cache releaser; returns its remover. */
+  /**
+   * Registers a cache releaser; returns its remover. It may resolve to the bytes it freed: relief
+   * counts those its own unloads did not take off the ledger (invisible without NVML, not yet seen
+   * with it).
+   */
   addReleaser(name: string, fn: () => unknown, options: { priority?: number } = {}): () => void {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', 'expected a non-empty string');
     if (typeof fn !== 'function') throw new InvalidOptionError('releaser', `${name}: expected a function`);
@@ -109,18 +118,24 @@ export class Relief {
     if (m.reliefBytes <= limits.softBytes) return;
     this.startEpisodes(m.reliefBytes, m.inForce, trigger);
     let first = true;
+    // Bytes releasers freed that no reading shows: beyond what their own unloads took off the ledger
+    // (on the ledger, memory outside sessions' declared bytes is invisible). Counted for this relief.
+    let unseen = 0;
+    const usage = () => Math.max(0, m.reliefBytes - unseen);
     for (const releaser of [...this.releasers]) {
-      if (m.reliefBytes <= limits.targetBytes || lifecycle.state === 'closed') return;
+      if (usage() <= limits.targetBytes || lifecycle.state === 'closed') return;
       const reactionMs = first && this.crossingAt !== null ? Math.max(0, Date.now() - this.crossingAt) : null;
       first = false;
-      m = await this.callReleaser(releaser, m, reactionMs);
+      const called = await this.callReleaser(releaser, m, unseen, reactionMs);
+      m = called.m;
+      unseen += called.unseenBytes;
     }
     while (lifecycle.accepting) {
       const now = clock.now();
-      const decision = decideRelief(m.reliefBytes, limits.targetBytes, this.parts.victims(now), now);
+      const decision = decideRelief(usage(), limits.targetBytes, this.parts.victims(now), now);
       if (decision.kind === 'done') return;
       if (decision.kind === 'stuck') {
-        report.log('warn', { usageBytes: m.reliefBytes, targetBytes: limits.targetBytes }, 'nothing left to evict');
+        report.log('warn', { usageBytes: usage(), targetBytes: limits.targetBytes }, 'nothing left to evict');
         return;
       }
       await this.parts.evictor.evictAndWait(decision.victim.session, 'pressure');
@@ -139,11 +154,15 @@ export class Relief {
     meter.advance();
     let m = meter.read();
     const start = m.reliefBytes;
+    let unseen = 0;
+    const freedSoFar = () => Math.max(0, start - m.reliefBytes) + unseen;
     for (const releaser of [...this.releasers]) {
-      if (start - m.reliefBytes >= bytes || !lifecycle.accepting) break;
-      m = await this.callReleaser(releaser, m, null);
+      if (freedSoFar() >= bytes || !lifecycle.accepting) break;
+      const called = await this.callReleaser(releaser, m, unseen, null);
+      m = called.m;
+      unseen += called.unseenBytes;
     }
-    let freed = Math.max(0, start - m.reliefBytes);
+    let freed = freedSoFar();
     while (freed < bytes && lifecycle.accepting) {
       const now = this.parts.clock.now();
       const victim = pickVictim(this.parts.victims(now), now);
@@ -153,27 +172,45 @@ export class Relief {
     return freed;
   }
 
-  private async callReleaser(releaser: Releaser, m: Measurement, reactionMs: number | null): Promise<Measurement> {
-    const { meter, report, clock } = this.parts;
+  /**
+   * Calls one releaser, time-bounded, and reports it. A releaser may return the bytes it freed: what its
+   * own unloads did not already take off the ledger counts as returning with NVML (until a reading shows
+   * it), and on the ledger, where no reading can, as `unseenBytes` for the caller's relief.
+   */
+  private async callReleaser(
+    releaser: Releaser,
+    m: Measurement,
+    unseenBefore: number,
+    reactionMs: number | null,
+  ): Promise<{ m: Measurement; unseenBytes: number }> {
+    const { meter, report, clock, ledger } = this.parts;
     const started = clock.now();
+    const ledgerBefore = ledger.residentBytes();
     let error: Error | undefined;
+    let freedBytes: number | null = null;
     try {
-      await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`);
+      freedBytes = freedBytesOf(await withTimeout(clock, () => releaser.fn(), this.parts.releaserTimeout, `releaser ${releaser.name}`));
     } catch (e) {
       error = e instanceof Error ? e : new Error(String(e));
       report.log('error', { releaser: releaser.name, err: error }, 'releaser failed');
     }
+    const extra = Math.max(0, (freedBytes ?? 0) - Math.max(0, ledgerBefore - ledger.residentBytes()));
+    const baseline = meter.rawScopeBytes();
+    // With NVML the freed bytes count as returned until a reading shows them (as a dispose's do).
+    if (extra > 0 && baseline !== null) meter.credit(extra, baseline);
     const after = await meter.fresh(this.parts.returnTimeout);
+    const unseenBytes = extra > 0 && after.source === 'ledger' ? extra : 0;
     report.emit('release', {
       name: releaser.name,
       priority: releaser.priority,
       durationMs: clock.now() - started,
-      usageBeforeBytes: m.reliefBytes,
-      usageAfterBytes: after.reliefBytes,
+      usageBeforeBytes: Math.max(0, m.reliefBytes - unseenBefore),
+      usageAfterBytes: Math.max(0, after.reliefBytes - unseenBefore - unseenBytes),
       reactionMs,
+      freedBytes,
       error,
     });
-    return after;
+    return { m: after, unseenBytes };
   }
 
   private startEpisodes(usageBytes: number, scope: PressureEvent['scope'], trigger: PressureEvent['trigger']): void {

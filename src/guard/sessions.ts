@@ -1,5 +1,7 @@
 // Model sessions the guard may evict: their bytes, how to dispose (and optionally reload) them, and
-// their use. Idle TTL counts from the end of the last use; a session in use is never evicted.
+// their use. Idle TTL counts from the end of the last use; a session in use is never evicted. A session
+// may depend on a parent (a context on its model): its use is its parent's use, and its parent's
+// eviction disposes it first.
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import { type ByteSize, type Duration, parseBytes, parseDuration } from '../units';
 import type { TimerHandle } from './clock';
@@ -21,6 +23,12 @@ export interface SessionOptions {
   idleTtl?: Duration | null;
   /** Overrides the guard's keepAlive for this session: { adaptive?, idleTtl?: { min?, max? } }. */
   keepAlive?: SessionKeepAliveOptions;
+  /**
+   * The session this one cannot outlive (a llama context's model), or its id: a use of this session
+   * is a use of its parent too (reloaded first, kept busy, stamped used), and evicting the parent
+   * disposes this one first.
+   */
+  parent?: Session | string;
 }
 
 export type SessionState = 'loaded' | 'evicting' | 'evicted' | 'loading' | 'removed';
@@ -39,6 +47,10 @@ export interface SessionInfo {
   evictions: number;
   /** The idle TTL and, for adaptive sessions, the demand behind it. */
   keepAlive: SessionKeepAliveInfo;
+  /** The parent's id, or null. */
+  parent: string | null;
+  /** The dependents' ids. */
+  children: string[];
 }
 
 /** What a session needs from its guard. */
@@ -58,17 +70,26 @@ export interface SessionHost {
   reload(session: Session): Promise<void>;
   /** A use ended: the guard may re-check pressure (ledger mode) or drain progress. */
   useEnded(session: Session): void;
+  /** A registered session by id (for `parent` given as an id). */
+  find(id: string): Session | undefined;
+  /** Re-checks the quota for a change of the session's bytes (see Session.resize). */
+  resize(session: Session, bytes: number): Promise<void>;
+  /** Takes off the books a session whose memory went without the guard (see Session.markEvicted). */
+  markEvicted(session: Session): Promise<boolean>;
 }
 
 /**
- * 'prewarm': evicted to make room for a pre-warm (only with keepAlive.prewarm.allowEviction);
- * 'relief': freed for another process on the GPU (node-wide relief).
+/**
+ * Why a session was evicted. 'prewarm': to make room for a pre-warm (only with
+ * keepAlive.prewarm.allowEviction); 'relief': freed for another process on the GPU (node-wide relief);
+ * 'parent': its parent's eviction took it along; 'external': its memory went without the guard
+ * (markEvicted(): a model server dropped it on its own).
  */
-export type EvictReason = 'idle' | 'pressure' | 'admission' | 'prewarm' | 'relief' | 'unload' | 'drain';
+export type EvictReason = 'idle' | 'pressure' | 'admission' | 'prewarm' | 'relief' | 'unload' | 'drain' | 'parent' | 'external';
 
 export class Session {
   readonly id: string;
-  readonly bytes: number;
+  readonly parent: Session | undefined;
   readonly pinned: boolean;
   readonly priority: number;
   readonly idleTtlMs: number | null;
@@ -88,6 +109,8 @@ export class Session {
   private idleTimer: TimerHandle | undefined;
   private idleDeadline: number | null = null;
   private readonly idleWaiters: Array<() => void> = [];
+  private declaredBytes: number;
+  private readonly dependents = new Set<Session>();
 
   constructor(
     id: string,
@@ -104,8 +127,14 @@ export class Session {
     if (options.priority !== undefined && !Number.isFinite(options.priority)) {
       throw new InvalidOptionError('priority', `session ${id}: expected a finite number, got ${String(options.priority)}`);
     }
+    const parent = typeof options.parent === 'string' ? host.find(options.parent) : options.parent;
+    if (options.parent !== undefined && !(parent instanceof Session)) {
+      throw new InvalidOptionError('parent', `session ${id}: no session named ${String(options.parent)}`);
+    }
+    if (parent?.state === 'removed') throw new InvalidOptionError('parent', `session ${id}: ${parent.id} was removed`);
     this.id = id;
-    this.bytes = parseBytes(options.bytes, 'bytes');
+    this.parent = parent;
+    this.declaredBytes = parseBytes(options.bytes, 'bytes');
     this.pinned = options.pinned ?? false;
     this.priority = options.priority ?? 0;
     this.idleTtlMs =
@@ -121,6 +150,16 @@ export class Session {
     this.armIdleTimer();
   }
 
+  /** What the session holds by its own account (see resize()). */
+  get bytes(): number {
+    return this.declaredBytes;
+  }
+
+  /** The sessions that depend on this one (registered with it as `parent`). */
+  get children(): Session[] {
+    return [...this.dependents];
+  }
+
   get reloadable(): boolean {
     return this.loadFn !== undefined;
   }
@@ -134,7 +173,41 @@ export class Session {
    * Runs fn with the session marked busy (never evicted meanwhile); the last use is stamped when fn
    * settles. An evicted session with `load` is reloaded first, through admission.
    */
-  async use<T>(fn: () => T | Promise<T>): Promise<T> {
+  use<T>(fn: () => T | Promise<T>): Promise<T> {
+    // A child's use is its parent's: the parent is loaded first, stays busy and is stamped used.
+    return this.parent ? this.parent.use(() => this.ownUse(fn)) : this.ownUse(fn);
+  }
+
+  /**
+   * The session's memory changed after its admission (a context's first evaluation, an arena that
+   * grew, a reload that measured differently). Growth is re-checked against the quota: accepted when
+   * it fits under the soft limit; accepted, then relieved (releasers, idle evictions; resolves when
+   * that relief is done) when it crosses soft; refused with VramQuotaError (figures in it, the bytes
+   * unchanged) when it does not fit under the hard limit even after evicting every idle session. Then
+   * give the memory back. Shrinking is always accepted. An evicted session's bytes are what its next
+   * reload admits.
+   */
+  resize(bytes: ByteSize): Promise<void> {
+    let parsed: number;
+    try {
+      parsed = parseBytes(bytes, 'bytes');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.host.resize(this, parsed);
+  }
+
+  /**
+   * The session's memory went without the guard (a model server dropped the model on its own): the
+   * guard takes it off its books without calling dispose (an 'evict' event with reason 'external');
+   * its children are disposed (they cannot outlive it); the next use reloads it. Uses in flight carry
+   * on. Resolves false when it was not loaded.
+   */
+  markEvicted(): Promise<boolean> {
+    return this.host.markEvicted(this);
+  }
+
+  private async ownUse<T>(fn: () => T | Promise<T>): Promise<T> {
     this.host.assertAcceptingUses();
     // Mark busy first: a use that starts while an expiry is being decided wins.
     this.busy += 1;
@@ -176,7 +249,24 @@ export class Session {
       loads: this.loads,
       evictions: this.evictions,
       keepAlive: this.keepAlive?.info(this.host.now()) ?? fixedKeepAliveInfo(this.pinned ? null : this.idleTtlMs),
+      parent: this.parent?.id ?? null,
+      children: [...this.dependents].map((c) => c.id),
     };
+  }
+
+  /** @internal The guard accepted a new size. */
+  setBytes(bytes: number): void {
+    this.declaredBytes = bytes;
+  }
+
+  /** @internal Joins the parent's children once registered. */
+  attach(): void {
+    this.parent?.dependents.add(this);
+  }
+
+  /** @internal Leaves the parent's children once removed. */
+  detach(): void {
+    this.parent?.dependents.delete(this);
   }
 
   /** @internal The guard's dispose: exactly once per load (later calls get a no-op). */

@@ -26,7 +26,8 @@ export interface PressureEvent {
   hardBytes: number;
   targetBytes: number;
   scope: ScopeInForce;
-  trigger: 'watermark' | 'periodic' | 'ledger';
+  /** 'growth': a commit above its reservation or a resize crossed the soft limit. */
+  trigger: 'watermark' | 'periodic' | 'ledger' | 'growth';
 }
 export interface ReleaseEvent {
   name: string;
@@ -36,6 +37,8 @@ export interface ReleaseEvent {
   usageAfterBytes: number;
   /** From the sample that saw the crossing to this releaser's call (first releaser of a relief). */
   reactionMs: number | null;
+  /** What the releaser said it freed (it may return a byte count); null when it returned none. */
+  freedBytes: number | null;
   error?: Error;
 }
 export interface EvictEvent {
@@ -78,6 +81,19 @@ export interface LoadEvent {
   durationMs: number;
   prewarm: boolean;
 }
+/** A session's memory grew after admission: a commit above its reservation or a resize. */
+export interface GrowEvent {
+  id: string;
+  kind: 'commit' | 'resize';
+  /** The reservation (commit) or the session's bytes before (resize). */
+  fromBytes: number;
+  toBytes: number;
+  /** Scope usage and free memory once the growth is on the books. */
+  usageAfterBytes: number;
+  freeAfterBytes: number;
+  /** 'relieve': accepted, over the soft limit: relief runs; 'refused': VramQuotaError thrown, nothing booked. */
+  outcome: 'accepted' | 'relieve' | 'refused';
+}
 export interface RefuseEvent {
   id: string | undefined;
   bytes: number;
@@ -96,6 +112,7 @@ export interface GuardEvents {
   load: [LoadEvent];
   /** This process holds more than its share of the node's policy file (at start, or as usage grows). */
   'over-share': [NodeShareError];
+  grow: [GrowEvent];
   'device-lost': [{ device: number; reason?: NvmlReason }];
   'device-recovered': [{ device: number }];
 }

@@ -216,7 +216,7 @@ class RegistryMetrics {
 
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
       new Counter<L>({ name, help, labelNames, registers });
-    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, prewarm, relief, unload, drain).', ['gpu', 'participant', 'reason']);
+    this.evictions = counter('vramguard_guard_evictions_total', 'Sessions the guard disposed, by reason (idle, pressure, admission, prewarm, relief, unload, drain, parent, external).', ['gpu', 'participant', 'reason']);
     this.disposeFailures = counter('vramguard_guard_dispose_failures_total', 'Disposes that threw or timed out.', ['gpu', 'participant']);
     this.releaserCalls = counter('vramguard_guard_releaser_calls_total', 'Cache releaser calls.', ['gpu', 'participant', 'releaser']);
     this.releaserFailures = counter('vramguard_guard_releaser_failures_total', 'Cache releaser calls that threw or timed out.', ['gpu', 'participant', 'releaser']);

@@ -120,6 +120,8 @@ describe('Ollama', () => {
     const remote = new RemoteModelServer({ guard, driver: new OllamaDriver({ url: ollama.url }), reconcileEvery: null });
     const a = await remote.add('a', { bytes: 2 * GiB });
     await remote.add('b', { bytes: 2 * GiB });
+    const external: string[] = [];
+    guard.on('evict', (e) => e.reason === 'external' && external.push(e.id));
     // Ollama itself makes room for c by dropping a: the guard's books still say a is loaded...
     await remote.add('c', { bytes: 2 * GiB });
     expect(a.session.state).toBe('loaded');
@@ -127,6 +129,7 @@ describe('Ollama', () => {
     expect(await remote.reconcile()).toEqual(['a']);
     expect(a.session.state).toBe('evicted');
     expect(unloads(ollama)).toBe(0);
+    expect(external).toEqual(['a']); // taken off the books by session.markEvicted()
     expect(guard.status().usage.ledgerBytes).toBe(4 * GiB);
     expect(await remote.reconcile()).toEqual([]);
 

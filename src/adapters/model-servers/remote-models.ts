@@ -6,7 +6,7 @@
 import { InvalidOptionError, SessionEvictedError } from '../../errors';
 import type { Session, SessionOptions, VramGuard } from '../../guard';
 import { type ByteSize, type Duration, parseBytes, parseDuration } from '../../units';
-import { admittedLoad } from '../admitted-load';
+import { admittedLoad, resizedReload } from '../admitted-load';
 
 /** What a model server must offer: its documented load, unload and listing endpoints. */
 export interface ModelServerDriver {
@@ -70,7 +70,7 @@ export class RemoteModelServer {
     if (this.entries.has(id) || this.guard.sessions.has(id)) throw new InvalidOptionError('id', `a session named ${id} exists already`);
     const entry = new RemoteModel(this, id, model, parseBytes(options.bytes, 'bytes'));
     const { pinned, priority, idleTtl } = options;
-    const lifecycle = { pinned, priority, idleTtl, dispose: () => entry.dispose(), load: () => entry.load().then(() => undefined) };
+    const lifecycle = { pinned, priority, idleTtl, dispose: () => entry.dispose(), load: () => resizedReload(entry.session, () => entry.load(), () => entry.dispose()) };
     if ((await this.driver.loaded()).has(model)) {
       // Already on the server (vLLM loads its model at start-up; another client loaded it): adopted
       // at what it holds, without admission, since its memory is in use already.
@@ -126,9 +126,8 @@ export class RemoteModelServer {
     for (const entry of this.models) {
       const session = this.guard.sessions.get(entry.id);
       if (!session || session.state !== 'loaded' || session.busy > 0 || held.has(entry.model)) continue;
-      entry.goneFromServer = true;
-      if (await this.guard.sessions.unload(entry.id)) dropped.push(entry.id);
-      entry.goneFromServer = false;
+      // Gone already: off the books without an unload call ('evict' event, reason 'external').
+      if (await session.markEvicted()) dropped.push(entry.id);
     }
     return dropped;
   }
@@ -137,8 +136,6 @@ export class RemoteModelServer {
 /** A model held by a model server, as a guard session. */
 export class RemoteModel {
   readonly figures: { estimatedBytes: number; measuredBytes: number };
-  /** @internal Set while reconcile() takes off the books a model the server dropped itself. */
-  goneFromServer = false;
   private sessionRef: Session | undefined;
 
   constructor(
@@ -171,7 +168,11 @@ export class RemoteModel {
   /** Removes it from the guard; unloads it from the server unless `unload: false`. */
   async close(options: { unload?: boolean } = {}): Promise<void> {
     if (this.sessionRef) {
-      this.goneFromServer = options.unload === false;
+      // Left on the server: off the guard's books without the server's unload.
+      if (options.unload === false) {
+        await this.sessionRef.whenIdle();
+        await this.sessionRef.markEvicted();
+      }
       await this.server.guard.sessions.delete(this.id);
     }
     this.server.forget(this.id);
@@ -182,10 +183,7 @@ export class RemoteModel {
     this.sessionRef = session;
   }
 
-  /**
-   * @internal Loads on the server, then measures. A reload that measures differently is kept in
-   * figures; with a guard resize(bytes) it would be reported to the session here.
-   */
+  /** @internal Loads on the server, then measures (a reload that measures differently resizes the session). */
   async load(): Promise<number> {
     await this.server.driver.load(this.model);
     const measured = await this.server.driver.measure(this.model, Date.now(), this.server.guard);
@@ -193,9 +191,8 @@ export class RemoteModel {
     return this.figures.measuredBytes;
   }
 
-  /** @internal The guard's dispose: the server's unload (skipped when the server dropped it already). */
+  /** @internal The guard's dispose: the server's unload. */
   async dispose(): Promise<void> {
-    if (this.goneFromServer) return;
     await this.server.driver.unload(this.model);
   }
 }
