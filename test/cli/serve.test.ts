@@ -197,7 +197,12 @@ describe('failures, lost GPUs and per-process series', () => {
       dir.control(scenario, { op: 'loseDevice', device: 1 });
       const lost = await eventually(async () => {
         const families = parseExposition((await scrape(base)).body);
-        return valueOf(families, 'vramguard_gpu_lost', { gpu: '1' }) === 1 ? families : undefined;
+        // The gauge reads the latest pass; the counter counts passes as the JS thread takes them in, which
+        // can be a moment later (the XID watcher makes the sampler read at once): wait for both.
+        return valueOf(families, 'vramguard_gpu_lost', { gpu: '1' }) === 1 &&
+          valueOf(families, 'vramguard_gpu_lost_events_total', { gpu: '1' }) !== undefined
+          ? families
+          : undefined;
       }, 'GPU 1 lost');
       const gpu1 = { gpu: '1', uuid: mockDevice(1).uuid! };
       expect(valueOf(lost, 'vramguard_gpu_lost', gpu1)).toBe(1);

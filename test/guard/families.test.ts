@@ -161,13 +161,14 @@ describe('parent and child sessions', () => {
   });
 
   it('planner: a parent counts its family bytes and is never a victim while a child is busy', () => {
-    const child = (busy: number): Candidate => ({ id: 'c', bytes: 2, state: 'loaded', busy, pinned: false, priority: 0, lastUsedAt: 0 });
-    const parent = (c: Candidate): Candidate => ({ id: 'p', bytes: 5, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0, children: [c] });
-    const lone: Candidate = { id: 'l', bytes: 6, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0 };
+    const fixed = { nextUseInMs: null, reloadMs: null }; // no demand history: least-recently-used order
+    const child = (busy: number): Candidate => ({ id: 'c', bytes: 2, state: 'loaded', busy, pinned: false, priority: 0, lastUsedAt: 0, ...fixed });
+    const parent = (c: Candidate): Candidate => ({ id: 'p', bytes: 5, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0, children: [c], ...fixed });
+    const lone: Candidate = { id: 'l', bytes: 6, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0, ...fixed };
     expect(evictable(parent(child(1)))).toBe(false);
     expect(familyBytes(parent(child(0)))).toBe(7);
-    expect(victimOrder([lone, parent(child(0))]).map((c) => c.id)).toEqual(['p', 'c', 'l'].filter((id) => id !== 'c'));
-    expect(decideGrowth({ session: undefined, growthBytes: 3, freeAfterBytes: -1, usageAfterBytes: 13, softBytes: 10, hardBytes: 12, sessions: [lone] })).toEqual({ kind: 'relieve' });
+    expect(victimOrder([lone, parent(child(0))], 0).map((c) => c.id)).toEqual(['p', 'c', 'l'].filter((id) => id !== 'c'));
+    expect(decideGrowth({ familyIds: new Set(['x']), now: 0, growthBytes: 3, freeAfterBytes: -1, usageAfterBytes: 13, softBytes: 10, hardBytes: 12, sessions: [lone] })).toEqual({ kind: 'relieve' });
   });
 
   it('property: never evicts a parent while a child is busy; children are disposed before their parent', async () => {

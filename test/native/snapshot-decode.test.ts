@@ -37,9 +37,9 @@ const failures: Array<[string, string]> = [
   ['nvmlDeviceGetPowerUsage', 'NO_PERMISSION'],
   ['nvmlDeviceGetUUID', 'UNKNOWN'],
   ['nvmlDeviceGetHandleByIndex_v2', 'NO_PERMISSION'],
-  ['nvmlDeviceGetGraphicsRunningProcesses_v3', 'NOT_SUPPORTED'],
-  ['nvmlDeviceGetProcessUtilization', 'NO_PERMISSION'],
-  ['nvmlDeviceGetComputeRunningProcesses_v3', 'GPU_IS_LOST'],
+  ['nvmlDeviceGetEnforcedPowerLimit', 'NOT_SUPPORTED'],
+  ['nvmlDeviceGetProcessesUtilizationInfo', 'NO_PERMISSION'],
+  ['nvmlDeviceGetRunningProcessDetailList', 'GPU_IS_LOST'],
 ];
 
 describe('packed snapshots', () => {
