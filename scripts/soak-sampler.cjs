@@ -1,8 +1,10 @@
 // The JS half of scripts/soak.mjs: a Sampler at 10 ms on the mock in the environment, with 'sample'
-// and 'watermark' listeners, two watermarks moved every second so that they cross both ways, a next()
+// and 'watermark' listeners, two watermarks that usage crosses both ways every second (a process's
+// bytes moved through the mock's live control: watermarks fire on crossings, not on moves), a next()
 // every 100 ms and latest() on every sample. Heap and RSS after a full GC every second; the first fifth
 // of the run is warm-up. Prints one JSON line; exits 1 when heap or RSS grew past the limits.
 //   node --expose-gc scripts/soak-sampler.cjs <seconds>
+const { appendFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const { Sampler } = require(join(__dirname, '..', 'dist', 'cjs', 'index.js'));
@@ -25,14 +27,25 @@ sampler.on('sample', (snapshot) => {
 sampler.on('watermark', () => {
   crossings += 1;
 });
-const device = sampler.watch({ device: 0, thresholdBytes: 1 });
-const pids = sampler.watch({ device: 1, thresholdBytes: 1, pids: [2001, 2002, 2003, 2004] });
+// bench/lib/scenario.mjs: 80 GiB devices, processes 10000 + 100 × device + n holding 2, 4, 6, 8 GiB.
+const GiB = 2 ** 30;
+const control = process.env.VRAMGUARD_MOCK_CONTROL;
+if (!control) {
+  process.stderr.write('soak-sampler: VRAMGUARD_MOCK_CONTROL is not set (run it through scripts/soak.mjs)\n');
+  process.exit(2);
+}
+sampler.watch({ device: 0, thresholdBytes: 40 * GiB }); // the device: 20 GiB, or 58 with the move
+sampler.watch({ device: 1, thresholdBytes: 20 * GiB, pids: [10100, 10101] }); // 6 GiB, or 44 with it
 let flip = false;
 const moves = setInterval(() => {
-  // Above, then below, then above...: every move is a crossing.
+  // Up, then down, then up...: every move crosses both watermarks.
   flip = !flip;
-  device.update({ thresholdBytes: flip ? 2 ** 50 : 1 });
-  pids.update({ thresholdBytes: flip ? 2 ** 50 : 1 });
+  const usedBytes = (flip ? 40 : 2) * GiB;
+  appendFileSync(
+    control,
+    `${JSON.stringify({ op: 'setProcess', device: 0, pid: 10000, usedBytes })}\n` +
+      `${JSON.stringify({ op: 'setProcess', device: 1, pid: 10100, usedBytes })}\n`,
+  );
 }, 1000);
 const nextTimer = setInterval(() => {
   sampler.next().then(() => {
