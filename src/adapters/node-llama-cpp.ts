@@ -1,8 +1,9 @@
 // vramguard/node-llama-cpp: node-llama-cpp models and contexts as guard sessions. A model is a session;
 // each of its contexts is a session too, the model's child in the guard (a context's use is its
 // model's; evicting a model disposes its contexts first). Loads are admitted on node-llama-cpp's own estimate (GGUF insights for the
-// chosen GPU layers and context size) and committed at the bytes measured after the load. Idle
-// contexts are the guard's first releaser (their KV cache is allocated up front: only dispose() frees
+// chosen GPU layers and context size) and committed at the bytes measured after the load; in 'vram'
+// accounting a context's first evaluation after each load is measured too (compute buffers and pools
+// grow then) and the growth booked through the guard. Idle contexts are the guard's first releaser (their KV cache is allocated up front: only dispose() frees
 // it). An evicted model or context reloads on its next use.
 import type {
   Llama,
@@ -14,7 +15,7 @@ import type {
 
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
-import { admittedLoad, resizedReload } from './admitted-load';
+import { admittedLoad, bookGrowth, resizedReload } from './admitted-load';
 import { type FileEstimates, GgufEstimates } from './gguf-estimates';
 
 /** What a guarded model or context reports to the guard. */
@@ -34,6 +35,11 @@ export interface LlamaGuardOptions {
   releaseIdleContexts?: boolean;
   /** The releaser's priority among the guard's releasers. Default 0. */
   releaserPriority?: number;
+  /**
+   * In 'vram' accounting, measure each context's first evaluation after a load (the backend's VRAM
+   * change over that use) and book what it grew through the guard's resize. Default true.
+   */
+  measureFirstEvaluation?: boolean;
 }
 
 /** How the guard treats one session (see SessionOptions). */
@@ -48,6 +54,11 @@ export interface LoadFigures {
   measuredBytes: number;
 }
 
+/** A context's figures: also what its first evaluation after the last load added (0 until measured). */
+export interface ContextFigures extends LoadFigures {
+  evaluationBytes: number;
+}
+
 export class LlamaGuard {
   readonly guard: VramGuard;
   readonly llama: Llama;
@@ -56,6 +67,11 @@ export class LlamaGuard {
   private readonly removeReleaser: (() => void) | undefined;
   private loadQueue: Promise<unknown> = Promise.resolve();
   private readonly estimates: GgufEstimates;
+  /** Loads and measured evaluations in flight, and how many have started: a reading is clean alone. */
+  private measuring = 0;
+  private measuringStarts = 0;
+  /** @internal */
+  readonly measuresEvaluations: boolean;
 
   constructor(options: LlamaGuardOptions) {
     if (!options || typeof options.guard?.admit !== 'function') throw new InvalidOptionError('guard', 'expected a VramGuard');
@@ -70,6 +86,7 @@ export class LlamaGuard {
     this.llama = options.llama;
     this.accounting = accounting;
     this.estimates = new GgufEstimates(options.llama);
+    this.measuresEvaluations = accounting === 'vram' && (options.measureFirstEvaluation ?? true);
     if (options.releaseIdleContexts ?? true) {
       this.removeReleaser = this.guard.addReleaser('node-llama-cpp idle contexts', () => this.releaseIdleContexts(), {
         priority: options.releaserPriority ?? 0,
@@ -129,14 +146,52 @@ export class LlamaGuard {
    */
   measuredLoad<T>(load: () => Promise<T>, measureAfter: (resource: T) => number | null): Promise<{ resource: T; bytes: number | null }> {
     const run = async () => {
-      const before = this.accounting === 'vram' ? (await this.llama.getVramState()).used : 0;
-      const resource = await load();
-      if (this.accounting === 'ram') return { resource, bytes: measureAfter(resource) };
-      return { resource, bytes: Math.max(0, (await this.llama.getVramState()).used - before) };
+      this.measuring += 1;
+      this.measuringStarts += 1;
+      try {
+        const before = this.accounting === 'vram' ? (await this.llama.getVramState()).used : 0;
+        const resource = await load();
+        if (this.accounting === 'ram') return { resource, bytes: measureAfter(resource) };
+        return { resource, bytes: Math.max(0, (await this.llama.getVramState()).used - before) };
+      } finally {
+        this.measuring -= 1;
+      }
     };
     const result = this.loadQueue.then(run, run);
     this.loadQueue = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * @internal Runs a use between two readings of the backend's VRAM, without waiting for loads (a
+   * long generation must not hold them up). `grownBytes` is null when the reading is not clean (a
+   * load or another measured use overlapped it: try again on a later use) and undefined when the
+   * backend cannot be read (no measuring for this load).
+   */
+  async measuredUse<T>(use: () => T | Promise<T>): Promise<{ result: T; grownBytes: number | null | undefined }> {
+    const alone = this.measuring === 0;
+    this.measuring += 1;
+    const starts = (this.measuringStarts += 1);
+    let before: number | undefined;
+    try {
+      try {
+        before = (await this.llama.getVramState()).used;
+      } catch {
+        before = undefined;
+      }
+      const result = await use();
+      if (before === undefined) return { result, grownBytes: undefined };
+      let after: number;
+      try {
+        after = (await this.llama.getVramState()).used;
+      } catch {
+        return { result, grownBytes: undefined };
+      }
+      const clean = alone && this.measuringStarts === starts;
+      return { result, grownBytes: clean ? Math.max(0, after - before) : null };
+    } finally {
+      this.measuring -= 1;
+    }
   }
 }
 
@@ -274,8 +329,10 @@ export class GuardedLlamaModel {
 
 /** A context of a guarded model: use() it; idle, it is the first thing the guard releases. */
 export class GuardedLlamaContext {
-  readonly figures: LoadFigures = { estimatedBytes: 0, measuredBytes: 0 };
+  readonly figures: ContextFigures = { estimatedBytes: 0, measuredBytes: 0, evaluationBytes: 0 };
   private current: LlamaContext | null = null;
+  /** The first evaluation since the last load is still to be measured. */
+  private evaluationToMeasure = false;
   private sessionRef: Session | undefined;
   private readonly policy: SessionPolicy;
   private readonly contextOptions: LlamaContextOptions;
@@ -304,13 +361,28 @@ export class GuardedLlamaContext {
 
   /**
    * Runs fn with the context loaded and busy, its model loaded and busy too (the guard makes a child's
-   * use its parent's): either is reloaded through admission first if it was evicted.
+   * use its parent's): either is reloaded through admission first if it was evicted. In 'vram'
+   * accounting the first use after a load is measured, and what the context grew is booked with the
+   * guard once the use is done (a growth the guard refuses unloads the context; fn's result stands).
    */
-  use<T>(fn: (context: LlamaContext) => T | Promise<T>): Promise<T> {
-    return this.session.use(() => {
-      if (!this.current) throw new SessionEvictedError(this.id);
-      return fn(this.current);
+  async use<T>(fn: (context: LlamaContext) => T | Promise<T>): Promise<T> {
+    let grownBytes = 0;
+    const result = await this.session.use(async () => {
+      const context = this.current;
+      if (!context) throw new SessionEvictedError(this.id);
+      if (!this.evaluationToMeasure) return fn(context);
+      const measured = await this.parent.owner.measuredUse(() => fn(context));
+      if (measured.grownBytes !== null && this.current === context) {
+        this.evaluationToMeasure = false;
+        grownBytes = measured.grownBytes ?? 0;
+      }
+      return measured.result;
     });
+    if (grownBytes > 0) {
+      this.figures.evaluationBytes = grownBytes;
+      await bookGrowth(this.session, this.session.bytes + grownBytes, () => this.unload());
+    }
+    return result;
   }
 
   /** Disposes the context now through the guard (it reloads on next use). False if it was not loaded. */
@@ -369,6 +441,8 @@ export class GuardedLlamaContext {
     const { resource, bytes } = await this.parent.owner.measuredLoad(() => model.createContext(options), () => null);
     this.current = resource;
     this.chosenSize = resource.contextSize;
+    this.evaluationToMeasure = this.parent.owner.measuresEvaluations;
+    this.figures.evaluationBytes = 0;
     // In 'ram' accounting no reading exists for a context's buffers: its estimate stands in.
     this.figures.measuredBytes = bytes ?? this.figures.estimatedBytes;
     return this.figures.measuredBytes;

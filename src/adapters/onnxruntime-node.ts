@@ -1,6 +1,7 @@
 // vramguard/onnxruntime-node: an onnxruntime-node InferenceSession as a guard session. It is admitted
 // before it is created, evicted with session.release() (the only way it gives memory back: its arena
-// keeps its peak until then) and created again on its next use.
+// keeps its peak until then) and created again on its next use. With `measure`, what the session holds
+// is read after each creation and again after its first use (the arena grows at the first run).
 import { statSync } from 'node:fs';
 
 import type { InferenceSession } from 'onnxruntime-node';
@@ -8,7 +9,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { InvalidOptionError, SessionEvictedError } from '../errors';
 import type { Session, SessionOptions, VramGuard } from '../guard';
 import { type ByteSize, parseBytes } from '../units';
-import { admittedLoad, resizedReload } from './admitted-load';
+import { admittedLoad, bookGrowth, resizedReload } from './admitted-load';
 import { importPeer } from '../esm-import';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
@@ -26,8 +27,11 @@ export interface GuardedInferenceSessionOptions extends Pick<SessionOptions, 'pi
    */
   bytes?: ByteSize;
   /**
-   * Reads what the session holds once created (say, this process's VRAM by NVML before and after).
-   * Resolves to the bytes to commit; by default the admitted bytes are committed.
+   * Reads what the session holds (say, this process's VRAM by NVML before and after). Called once
+   * created (resolves to the bytes to commit; by default the admitted bytes are committed) and again
+   * after the first use since (the arena's growth at the first run is booked through the guard's
+   * resize; a growth the guard refuses releases the session, which is created again on its next use).
+   * An error it throws after a use rejects that use.
    */
   measure?: (session: InferenceSession) => number | Promise<number>;
 }
@@ -70,6 +74,8 @@ export class GuardedInferenceSession {
   readonly figures: { estimatedBytes: number; measuredBytes: number };
   private current: InferenceSession | null = null;
   private sessionRef: Session | undefined;
+  /** The first use since the last creation is still to be measured. */
+  private useToMeasure = false;
 
   constructor(
     readonly guard: VramGuard,
@@ -92,12 +98,24 @@ export class GuardedInferenceSession {
     return this.current;
   }
 
-  /** Runs fn with the session created (again, through admission, if evicted) and marked busy. */
-  use<T>(fn: (session: InferenceSession) => T | Promise<T>): Promise<T> {
-    return this.session.use(() => {
-      if (!this.current) throw new SessionEvictedError(this.id);
-      return fn(this.current);
+  /**
+   * Runs fn with the session created (again, through admission, if evicted) and marked busy. The first
+   * use since a creation is measured (with `measure`) and its growth booked once the use is done.
+   */
+  async use<T>(fn: (session: InferenceSession) => T | Promise<T>): Promise<T> {
+    let grownTo = 0;
+    const result = await this.session.use(async () => {
+      const session = this.current;
+      if (!session) throw new SessionEvictedError(this.id);
+      const value = await fn(session);
+      if (this.useToMeasure && this.current === session) {
+        this.useToMeasure = false;
+        grownTo = await this.measured(session);
+      }
+      return value;
     });
+    if (grownTo > 0) await bookGrowth(this.session, grownTo, () => this.unload());
+    return result;
   }
 
   /** session.run() inside use(). */
@@ -146,17 +164,23 @@ export class GuardedInferenceSession {
     this.current = session;
     if (measure) {
       try {
-        const measured = await measure(session);
-        if (typeof measured !== 'number' || !Number.isFinite(measured) || measured < 0) {
-          throw new InvalidOptionError('measure', `${this.id}: expected a byte count, got ${String(measured)}`);
-        }
-        this.figures.measuredBytes = Math.round(measured);
+        this.figures.measuredBytes = await this.measured(session);
       } catch (error) {
         await this.release();
         throw error;
       }
+      this.useToMeasure = true;
     }
     return this.figures.measuredBytes;
+  }
+
+  /** What `measure` reads for the session, checked. */
+  private async measured(session: InferenceSession): Promise<number> {
+    const measured = await this.options.measure!(session);
+    if (typeof measured !== 'number' || !Number.isFinite(measured) || measured < 0) {
+      throw new InvalidOptionError('measure', `${this.id}: expected a byte count, got ${String(measured)}`);
+    }
+    return Math.round(measured);
   }
 
   private async release(): Promise<void> {

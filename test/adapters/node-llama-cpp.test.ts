@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GuardedLlamaContext, LlamaGuard } from '../../src/adapters/node-llama-cpp';
 import { VramQuotaError } from '../../src/errors';
-import { type EvictEvent, VramGuard } from '../../src/guard';
+import { type EvictEvent, type GrowEvent, VramGuard } from '../../src/guard';
 import { useTinyLlama } from './llama-fixture';
 
 const tiny = useTinyLlama();
@@ -162,6 +162,128 @@ describe('vramguard/node-llama-cpp', () => {
       runtime.measuredLoad(allocate(500, 5), () => null),
     ]);
     expect([a.bytes, b.bytes]).toEqual([300, 500]);
+    await guard.close();
+  });
+
+  it("in 'vram' accounting measures a context's first evaluation only when nothing else was measured meanwhile", async () => {
+    let used = 1000;
+    const backend = { gpu: 'cuda', loadModel: () => undefined, getVramState: async () => ({ total: 1e12, used, free: 1e12 - used, unifiedSize: 0 }) };
+    const guard = ledgerGuard({ hard: 2 ** 30 });
+    const runtime = new LlamaGuard({ guard, llama: backend as unknown as Llama, releaseIdleContexts: false });
+    expect(runtime.measuresEvaluations).toBe(true);
+    const grow = (bytes: number) => async () => {
+      used += bytes;
+      await new Promise((resolve) => setImmediate(resolve));
+      return bytes;
+    };
+    // Alone: the reading is the use's growth.
+    await expect(runtime.measuredUse(grow(64))).resolves.toEqual({ result: 64, grownBytes: 64 });
+    // Two at once: neither reading can tell its own growth from the other's.
+    const [a, b] = await Promise.all([runtime.measuredUse(grow(10)), runtime.measuredUse(grow(20))]);
+    expect([a.grownBytes, b.grownBytes]).toEqual([null, null]);
+    // A load during a use spoils the use's reading (the load's own is taken, and counts both).
+    let finishUse!: () => void;
+    const use = runtime.measuredUse(() => new Promise<void>((resolve) => (finishUse = resolve)));
+    const load = await runtime.measuredLoad(grow(300), () => null);
+    finishUse();
+    expect([(await use).grownBytes, load.bytes]).toEqual([null, 300]);
+    // A backend that cannot be read: no figure, and the use still resolves.
+    const broken = new LlamaGuard({
+      guard,
+      llama: { ...backend, getVramState: () => Promise.reject(new Error('no backend')) } as unknown as Llama,
+      releaseIdleContexts: false,
+    });
+    await expect(broken.measuredUse(async () => 'done')).resolves.toEqual({ result: 'done', grownBytes: undefined });
+    expect(new LlamaGuard({ guard, llama: tiny.llama }).measuresEvaluations).toBe(false); // 'ram': nothing to read
+    await guard.close();
+  });
+
+  it("books what a context's first evaluation grew: relief past soft, unload when refused, measured again after a reload", async () => {
+    // The real model on the CPU, its backend's VRAM reading simulated: each real load and the first
+    // evaluation after it allocate what a GPU backend would (weights, KV cache, compute pool).
+    const MiB = 2 ** 20;
+    let used = 0;
+    let firstEvaluationBytes = 64 * MiB;
+    const llama = new Proxy(tiny.llama, {
+      get(target, key) {
+        if (key === 'gpu') return 'cuda';
+        if (key === 'getVramState') return async () => ({ total: 2 ** 40, used, free: 2 ** 40 - used, unifiedSize: 0 });
+        if (key === 'loadModel') {
+          return async (options: Parameters<Llama['loadModel']>[0]) => {
+            const model = await target.loadModel(options);
+            used += 100 * MiB;
+            const createContext = model.createContext.bind(model);
+            model.createContext = async (o) => {
+              const context = await createContext(o);
+              used += 32 * MiB;
+              return context;
+            };
+            return model;
+          };
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Llama;
+    const firstEvaluation = (context: GuardedLlamaContext) =>
+      context.use(async (ctx) => {
+        const sequence = ctx.getSequence();
+        try {
+          await new LlamaCompletion({ contextSequence: sequence }).generateCompletion('the cat', { maxTokens: 4 });
+        } finally {
+          sequence.dispose();
+        }
+        used += firstEvaluationBytes; // a GPU backend's compute pool, grown by this evaluation
+        firstEvaluationBytes = 0; // ... once per context: later evaluations reuse it
+        return 'generated';
+      });
+    // Soft between "two models and contexts" and "plus one first evaluation"; hard above that.
+    const guard = ledgerGuard({ soft: 2 * (100 + 32) * MiB + 32 * MiB, hard: 2 * (100 + 32) * MiB + 96 * MiB });
+    const grows: GrowEvent[] = [];
+    guard.on('grow', (e) => e.kind === 'resize' && grows.push(e)); // (commits above the CPU's 0-byte VRAM estimates too)
+    const evicted: string[] = [];
+    guard.on('evict', (e) => {
+      evicted.push(e.id);
+      used -= e.bytes; // a disposed context or model really gives its memory back
+    });
+    const runtime = new LlamaGuard({ guard, llama });
+    expect(runtime.accounting).toBe('vram');
+    const a = await runtime.loadModel({ id: 'a', modelPath: tiny.model.path, gpuLayers: 0 });
+    const ca = await a.createContext({ contextSize: 256, threads: 1 });
+    const b = await runtime.loadModel({ id: 'b', modelPath: tiny.model.path, gpuLayers: 0 });
+    const cb = await b.createContext({ contextSize: 256, threads: 1 });
+    expect([a.session.bytes, ca.session.bytes]).toEqual([100 * MiB, 32 * MiB]);
+
+    // b's context grows by 64 MiB at its first evaluation: past soft, under hard. The guard books it
+    // and relieves: the idle-context releaser disposes every idle context (both, now that b's use ended).
+    expect(await firstEvaluation(cb)).toBe('generated');
+    expect(cb.figures.evaluationBytes).toBe(64 * MiB);
+    expect(grows.map((e) => [e.id, e.kind, e.fromBytes, e.toBytes, e.outcome])).toEqual([[cb.id, 'resize', 32 * MiB, 96 * MiB, 'relieve']]);
+    await expect.poll(() => new Set(evicted)).toEqual(new Set([ca.id, cb.id]));
+    expect([a.model, b.model].every(Boolean)).toBe(true); // the models stay
+    // b's context reloads on its next use; that first evaluation is measured again (it grew nothing).
+    expect(await firstEvaluation(cb)).toBe('generated');
+    expect(cb.session.loads).toBe(2);
+    expect(cb.session.bytes).toBe(32 * MiB);
+    expect(grows).toHaveLength(1);
+    // ... and later evaluations are not measured.
+    firstEvaluationBytes = 8 * MiB;
+    expect(await firstEvaluation(cb)).toBe('generated');
+    expect(cb.session.bytes).toBe(32 * MiB);
+
+    // a's context reloads too; its first evaluation after that reload grows by 300 MiB, which does not
+    // fit under hard even after evicting every idle session: refused, and the context is unloaded.
+    firstEvaluationBytes = 300 * MiB;
+    const refused: string[] = [];
+    guard.on('refuse', (e) => refused.push(e.id));
+    expect(await firstEvaluation(ca)).toBe('generated'); // the use's result stands
+    expect(refused).toEqual([ca.id]);
+    expect(grows.at(-1)).toMatchObject({ id: ca.id, kind: 'resize', fromBytes: 32 * MiB, toBytes: 332 * MiB, outcome: 'refused' });
+    expect(ca.session.state).toBe('evicted');
+    expect(ca.context).toBeNull();
+    expect(ca.session.bytes).toBe(32 * MiB);
+    expect(guard.status().usage.ledgerBytes).toBe(2 * 100 * MiB + 32 * MiB);
+    await runtime.close();
     await guard.close();
   });
 

@@ -17,15 +17,20 @@ function ledgerGuard(hard: number): VramGuard {
   return new VramGuard({ quota: { hard }, idleTtl: null, libraryPath: '/nonexistent/libnvidia-ml.so.1' });
 }
 
-/** One 32 ms frame at 16 kHz through the VAD: a speech probability. */
-async function speechProbability(vad: GuardedInferenceSession, frame: Float32Array): Promise<number> {
+/** The VAD's inputs for one 32 ms frame at 16 kHz (fresh recurrent state). */
+function vadFeeds(frame: Float32Array): ort.InferenceSession.FeedsType {
   const state = () => new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
-  const out = await vad.run({
+  return {
     input: new ort.Tensor('float32', frame, [1, frame.length]),
     sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []),
     h: state(),
     c: state(),
-  });
+  };
+}
+
+/** One frame through the VAD: a speech probability. */
+async function speechProbability(vad: GuardedInferenceSession, frame: Float32Array): Promise<number> {
+  const out = await vad.run(vadFeeds(frame));
   return (out.output!.data as Float32Array)[0]!;
 }
 
@@ -89,18 +94,62 @@ describe('vramguard/onnxruntime-node', () => {
     const guard = ledgerGuard(10 * vadBytes);
     const grown: GrowEvent[] = [];
     guard.on('grow', (e) => grown.push(e));
-    const measured = [vadBytes, 3 * vadBytes, 20 * vadBytes];
-    const vad = await createGuardedInferenceSession(guard, { id: 'vad', model: vadModel, sessionOptions: cpu, measure: () => measured.shift()! });
+    let holds = vadBytes; // what measure() reads: the session's memory (say, by NVML)
+    const vad = await createGuardedInferenceSession(guard, { id: 'vad', model: vadModel, sessionOptions: cpu, measure: () => holds });
     await vad.unload();
+    holds = 3 * vadBytes;
     await speechProbability(vad, silence);
     expect(vad.session.bytes).toBe(3 * vadBytes);
     expect(grown).toMatchObject([{ id: 'vad', kind: 'resize', fromBytes: vadBytes, toBytes: 3 * vadBytes, outcome: 'accepted' }]);
     await vad.unload();
+    holds = 20 * vadBytes;
     const refused = await speechProbability(vad, silence).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(VramQuotaError);
     expect(vad.inferenceSession).toBeNull(); // the session it created was released
     expect(vad.session.state).toBe('evicted');
     expect(vad.session.bytes).toBe(3 * vadBytes);
+    await vad.close();
+    await guard.close();
+  });
+
+  it("books the arena's growth at the first run after each creation; a growth past hard releases the session", async () => {
+    const guard = ledgerGuard(4 * vadBytes);
+    const grown: GrowEvent[] = [];
+    guard.on('grow', (e) => grown.push(e));
+    let arena = 0; // what the first run of each creation allocates, as measure() would read it
+    let arenaAtFirstRun = vadBytes;
+    const vad = await createGuardedInferenceSession(guard, {
+      id: 'vad',
+      model: vadModel,
+      sessionOptions: cpu,
+      measure: () => vadBytes + arena,
+    });
+    // One frame inside use(); the arena grows while the run executes, before the use ends.
+    const run = () =>
+      vad.use(async (session) => {
+        const out = await session.run(vadFeeds(silence));
+        arena = Math.max(arena, arenaAtFirstRun);
+        return (out.output!.data as Float32Array)[0]!;
+      });
+    expect(await run()).toBeLessThan(0.5);
+    expect(vad.session.bytes).toBe(2 * vadBytes);
+    expect(grown).toMatchObject([{ id: 'vad', kind: 'resize', fromBytes: vadBytes, toBytes: 2 * vadBytes, outcome: 'accepted' }]);
+    // Later runs are not measured again.
+    arenaAtFirstRun = 2 * vadBytes;
+    await run();
+    expect(vad.session.bytes).toBe(2 * vadBytes);
+    expect(grown).toHaveLength(1);
+
+    // Released and created again (the arena starts empty): its first run grows past hard. The run's
+    // answer stands; the guard refuses the growth and the session is released (created on next use).
+    await vad.unload();
+    arena = 0;
+    arenaAtFirstRun = 5 * vadBytes;
+    expect(await run()).toBeLessThan(0.5);
+    expect(grown.at(-1)).toMatchObject({ id: 'vad', kind: 'resize', toBytes: 6 * vadBytes, outcome: 'refused' });
+    expect(vad.inferenceSession).toBeNull();
+    expect(vad.session.state).toBe('evicted');
+    expect(guard.status().usage.ledgerBytes).toBe(0);
     await vad.close();
     await guard.close();
   });
