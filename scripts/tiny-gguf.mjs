@@ -6,7 +6,10 @@
 //
 //   node scripts/tiny-gguf.mjs out.gguf     (or import { writeTinyGguf } from this file)
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+const { seededRandom } = createRequire(import.meta.url)('./seeded-random.cjs');
 
 export const TINY_GGUF = Object.freeze({
   embedding: 64,
@@ -48,14 +51,8 @@ function vocabulary() {
 
 /** Deterministic weights in [-scale, scale] (mulberry32). */
 function generator(seed) {
-  let state = seed >>> 0;
-  return (scale) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  };
+  const random = seededRandom(seed);
+  return (scale) => (random() * 2 - 1) * scale;
 }
 
 class Writer {

@@ -1,20 +1,15 @@
 // Synthetic request traces for the keep-alive benchmark (bench/traces.mjs): seeded, so every run
 // replays the same requests. Each trace is { name, description, durationMs, models, requests }, where
 // a model is { id, bytes, loadMs } and a request is { at, model, serviceMs }, sorted by `at`.
+import { createRequire } from 'node:module';
+
+const { seededRandom } = createRequire(import.meta.url)('../../scripts/seeded-random.cjs');
+
 const GiB = 2 ** 30;
 const MIN = 60_000;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator (mulberry32), uniform in [0, 1). */
+export const prng = seededRandom;
 
 const exp = (rand, mean) => -Math.log(1 - rand()) * mean;
 const logUniform = (rand, lo, hi) => Math.exp(Math.log(lo) + rand() * (Math.log(hi) - Math.log(lo)));

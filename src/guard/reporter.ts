@@ -25,8 +25,8 @@ export class Reporter {
   }
 
   /** A log line and the event that goes with it. */
-  report<K extends keyof GuardEvents>(event: K, payload: GuardEvents[K][0], level: LogLevel, msg: string, extra: object = {}): void {
-    this.log(level, { ...(payload as object), ...extra }, msg);
+  report<K extends keyof GuardEvents>(event: K, payload: GuardEvents[K][0], level: LogLevel, msg: string, extra?: object): void {
+    if (this.logger) this.log(level, extra ? { ...(payload as object), ...extra } : (payload as object), msg);
     this.emit(event, payload);
   }
 }
