@@ -195,7 +195,8 @@ describe('inference server on the mock NVML', () => {
     const result = await autocannon({
       url: `http://127.0.0.1:${port}`,
       connections: 8,
-      duration: 4,
+      // A fixed amount of work (not a duration): 30 rounds of the traffic mix, however slow the machine.
+      amount: 30 * TRAFFIC.length,
       timeout: 20,
       requests: [
         {
