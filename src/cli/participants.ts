@@ -5,7 +5,8 @@
 import { type NodeViewOptions, type ParticipantRow, readPolicy } from '../node-ledger';
 import type { Snapshot } from '../types';
 import { CliError, EXIT_USAGE } from './common';
-import { formatMemory, line, type RenderContext } from './render';
+import { formatMemory, line } from './draw';
+import type { RenderContext } from './render';
 
 export { readParticipants, type NodeViewOptions, type ParticipantRow } from '../node-ledger';
 
