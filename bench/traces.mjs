@@ -5,10 +5,13 @@
 // waited, and peak usage, which must never go over the hard limit.
 //
 //   node bench/traces.mjs           this suite alone (also part of `npm run bench`)
+//   node bench/traces.mjs --audit   also, per run, each eviction made for room (admission, pressure)
+//                                   against the one least-recently-used order would have made, judged
+//                                   by when the trace next asks for each
 //
 // A policy is a name and guard options: today's fixed TTL with LRU victims, and the guard's keepAlive
 // (adaptive TTL and victims by predicted reuse, with and without pre-warming).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,6 +176,7 @@ function newAudit(trace) {
         const lruNext = nextAt(lru.id, now);
         if (victimNext > lruNext) (a.betterThanLru += 1), (b.better += 1);
         else if (victimNext < lruNext) (a.worseThanLru += 1), (b.worse += 1);
+        else a.tiedWithLru += 1;
       }
     },
     summary: () => a,
@@ -239,7 +243,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const { ensureDist } = await import('./lib/build.mjs');
   const { formatTable } = await import('./lib/table.mjs');
-  ensureDist(root, { force: !existsSync(join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js')), log: (l) => console.error(l) });
+  // Rebuilt when missing or older than any source: a stale build would replay the old policy.
+  const built = join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js');
+  const newest = (dir) => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  ensureDist(root, { force: !existsSync(built) || statSync(built).mtimeMs < newest(join(root, 'src')), log: (l) => console.error(l) });
   const require = createRequire(import.meta.url);
   const section = await run({ root, quick: false, audit: process.argv.includes('--audit'), log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
   if (process.argv.includes('--audit')) {

@@ -135,6 +135,7 @@ describe('keepAlive options', () => {
     [{ keepAlive: { prewarm: { minUses: 1 } } }, /^keepAlive\.prewarm\.minUses: expected an integer of at least 2, got 1/],
     [{ keepAlive: { forecast: { horizon: 'soon' } } }, /^keepAlive\.forecast\.horizon/],
     [{ keepAlive: { adaptive: 'yes' } }, /^keepAlive\.adaptive: expected true or false, got "yes"/],
+    [{ keepAlive: { halfLife: '10ms' } }, /^keepAlive\.halfLife: must be at least 1 s, got 10 ms/],
   ];
   for (const [options, message] of rows) {
     it(`refuses ${JSON.stringify(options)}`, () => {
