@@ -5,10 +5,13 @@
 // waited, and peak usage, which must never go over the hard limit.
 //
 //   node bench/traces.mjs           this suite alone (also part of `npm run bench`)
+//   node bench/traces.mjs --audit   also, per run, each eviction made for room (admission, pressure)
+//                                   against the one least-recently-used order would have made, judged
+//                                   by when the trace next asks for each
 //
 // A policy is a name and guard options: today's fixed TTL with LRU victims, and the guard's keepAlive
 // (adaptive TTL and victims by predicted reuse, with and without pre-warming).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +37,7 @@ export const POLICIES = [
 ];
 
 /** Replays one trace under one policy; resolves with its figures, or { unavailable } for an unknown policy. */
-export async function replay(lib, trace, policy) {
+export async function replay(lib, trace, policy, options = {}) {
   const { VramGuard } = lib.vramguard;
   const { FakeClock, FakeMonitor } = lib.testing;
   const clock = new FakeClock(0);
@@ -55,10 +58,12 @@ export async function replay(lib, trace, policy) {
   const guard = new VramGuard({ scope: { pids: [OUR_PID] }, quota: QUOTA, returnTimeout: '2s', monitor, clock, ...policy.options });
   const delay = (ms) => new Promise((resolve) => clock.setTimer(resolve, ms));
   const f = { requests: trace.requests.length, coldStarts: 0, waitedMs: 0, loads: 0, reloads: 0, reloadedBytes: 0, prewarmLoads: 0, refused: 0, evictions: {} };
+  const byId = new Map(trace.models.map((m) => [m.id, m]));
+  const audit = options.audit ? newAudit(trace) : null;
   guard.on('evict', (e) => {
     f.evictions[e.reason] = (f.evictions[e.reason] ?? 0) + 1;
+    audit?.record(e, clock.now(), guard.status().sessions);
   });
-  const byId = new Map(trace.models.map((m) => [m.id, m]));
   const registering = new Map();
   const loadedOnce = new Set();
   // Requests in flight per model: a load that starts with none waiting is a pre-warm.
@@ -137,7 +142,45 @@ export async function replay(lib, trace, policy) {
   while (!closed) await clock.advance(1000);
   await closing;
   const hardBytes = guard.hardBytes;
-  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, forecast: guard.status().keepAlive.forecast };
+  return { ...f, peakBytes: peak, hardBytes, overHard: peak > hardBytes, forecast: guard.status().keepAlive.forecast, audit: audit?.summary() };
+}
+
+/**
+ * The eviction audit (`--audit`): at every eviction made to make room (admission, pressure), the
+ * victim against the one least-recently-used order would have taken from the same evictable set, each
+ * judged by when the trace next asks for it (the oracle the guard does not have). A victim asked for
+ * sooner than the LRU pick is a worse decision than LRU's; the furthest next request (Belady) is the best.
+ */
+function newAudit(trace) {
+  const times = new Map(trace.models.map((m) => [m.id, []]));
+  for (const r of trace.requests) times.get(r.model).push(r.at);
+  const nextAt = (id, now) => times.get(id).find((t) => t > now) ?? Infinity;
+  const a = { decisions: 0, sameAsLru: 0, betterThanLru: 0, worseThanLru: 0, tiedWithLru: 0, belady: 0, byAge: {} };
+  return {
+    record(e, now, sessions) {
+      if (e.reason !== 'admission' && e.reason !== 'pressure') return;
+      const pool = sessions.filter((s) => s.id === e.id || (s.state === 'loaded' && s.busy === 0 && !s.pinned && s.children.length === 0));
+      if (pool.length < 2) return;
+      a.decisions += 1;
+      const lru = pool.reduce((x, y) => (y.lastUsedAt < x.lastUsedAt ? y : x));
+      const furthest = Math.max(...pool.map((s) => nextAt(s.id, now)));
+      const victimNext = nextAt(e.id, now);
+      if (victimNext === furthest) a.belady += 1;
+      // Classed by the victim's idle time when chosen: where in a model's cycle the order goes wrong.
+      const victim = pool.find((s) => s.id === e.id);
+      const age = now - victim.lastUsedAt;
+      const band = age < 30_000 ? 'idle < 30 s' : age < 120_000 ? 'idle 30 s–2 min' : age < 600_000 ? 'idle 2–10 min' : 'idle > 10 min';
+      const b = (a.byAge[band] ??= { better: 0, worse: 0 });
+      if (lru.id === e.id) a.sameAsLru += 1;
+      else {
+        const lruNext = nextAt(lru.id, now);
+        if (victimNext > lruNext) (a.betterThanLru += 1), (b.better += 1);
+        else if (victimNext < lruNext) (a.worseThanLru += 1), (b.worse += 1);
+        else a.tiedWithLru += 1;
+      }
+    },
+    summary: () => a,
+  };
 }
 
 export async function run(ctx) {
@@ -148,7 +191,7 @@ export async function run(ctx) {
     const trace = make();
     for (const policy of POLICIES) {
       const t0 = performance.now();
-      const r = await replay(lib, trace, policy);
+      const r = await replay(lib, trace, policy, { audit: ctx.audit });
       results.push({ trace: trace.name, policy: policy.name, wallMs: performance.now() - t0, ...r });
       if (!r.unavailable && r.overHard) throw new Error(`bench: ${trace.name}/${policy.name}: peak ${r.peakBytes} over the hard limit ${r.hardBytes}`);
     }
@@ -200,9 +243,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const { ensureDist } = await import('./lib/build.mjs');
   const { formatTable } = await import('./lib/table.mjs');
-  ensureDist(root, { force: !existsSync(join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js')), log: (l) => console.error(l) });
+  // Rebuilt when missing or older than any source: a stale build would replay the old policy.
+  const built = join(root, 'dist', 'cjs', 'guard', 'demand', 'index.js');
+  const newest = (dir) => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  ensureDist(root, { force: !existsSync(built) || statSync(built).mtimeMs < newest(join(root, 'src')), log: (l) => console.error(l) });
   const require = createRequire(import.meta.url);
-  const section = await run({ root, quick: false, log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
+  const section = await run({ root, quick: false, audit: process.argv.includes('--audit'), log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
+  if (process.argv.includes('--audit')) {
+    for (const r of section.results.runs) console.log(`${r.trace} / ${r.policy}: ${JSON.stringify(r.audit)}`);
+  }
   for (const table of section.tables) {
     console.log(`${table.title}\n`);
     console.log(formatTable(table.columns, table.rows));

@@ -4,6 +4,7 @@
 // moves adaptive expiries in when pressure shrank them, and pre-warms. The decisions themselves are the
 // pure functions of demand/.
 import { LoadForecast } from './demand/forecast';
+import { GapHistogram } from './demand/gaps';
 import { type ResolvedKeepAlive, resolveSessionKeepAlive, type SessionKeepAliveOptions } from './demand/options';
 import { planPrewarm, type PrewarmCandidate } from './demand/prewarm';
 import { SessionKeepAlive } from './demand/session-keepalive';
@@ -60,10 +61,13 @@ export class KeepAlive {
   private admission: Admission | null = null;
   private prewarming = false;
   private lastPrewarm: GuardKeepAliveStatus['lastPrewarm'] = null;
+  /** Every adaptive session's gaps: the prior of each where its own history says little yet. */
+  private readonly pool: GapHistogram;
 
   constructor(private readonly parts: KeepAliveParts) {
     const forecast = parts.options?.forecast;
     this.forecast = forecast ? new LoadForecast({ horizonMs: forecast.horizonMs }) : null;
+    this.pool = new GapHistogram(parts.options?.demand.halfLifeMs);
   }
 
   /** Admission is built after this part (it needs the views): wired once both exist. */
@@ -75,7 +79,7 @@ export class KeepAlive {
   sessionKeepAlive(id: string, options: SessionKeepAliveOptions | undefined, fallbackMs: number | null): SessionKeepAlive | null {
     const resolved = resolveSessionKeepAlive(options, this.parts.options, id);
     if (!resolved.adaptive || !this.parts.options) return null;
-    return new SessionKeepAlive(resolved.bounds, this.parts.options.demand, fallbackMs);
+    return new SessionKeepAlive(resolved.bounds, { ...this.parts.options.demand, pool: this.pool }, fallbackMs);
   }
 
   /** An adaptive session's TTL now: from its prediction, shorter under pressure (relief's usage over soft). */

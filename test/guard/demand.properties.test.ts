@@ -7,6 +7,7 @@ import { expect, it } from 'vitest';
 
 import { LoadForecast } from '../../src/guard/demand/forecast';
 import { planPrewarm } from '../../src/guard/demand/prewarm';
+import { GapHistogram } from '../../src/guard/demand/gaps';
 import { SessionDemand } from '../../src/guard/demand/session-demand';
 import { ewmaStep, fitLine } from '../../src/guard/demand/stats';
 import { adaptiveIdleTtl } from '../../src/guard/demand/ttl';
@@ -36,15 +37,16 @@ it('adaptive TTL is never below min nor above max', () => {
       fc.integer({ min: 1, max: 3_600_000 }),
       fc.integer({ min: 0, max: 3_600_000 }),
       fc.record(
-        { hasHistory: fc.boolean(), gapMs: maybe(anyNumber), gapDevMs: maybe(anyNumber), nextUseInMs: maybe(anyNumber), ratePerMinute: maybe(anyNumber), pauseMs: maybe(anyNumber), historyMs: fc.double({ min: 0, max: 1e7, noNaN: true }) },
-        { requiredKeys: ['hasHistory', 'gapMs', 'gapDevMs', 'nextUseInMs', 'ratePerMinute'] },
+        { hasHistory: fc.boolean(), nextUseInMs: maybe(anyNumber), ratePerMinute: maybe(anyNumber), historyMs: fc.double({ min: 0, max: 1e7, noNaN: true }) },
+        { requiredKeys: ['hasHistory', 'nextUseInMs', 'ratePerMinute'] },
       ),
       maybe(anyNumber),
+      maybe(anyNumber),
       anyNumber,
-      fc.record({ deviations: fc.double({ min: 0, max: 10, noNaN: true }), idleFactor: fc.double({ min: 0, max: 10, noNaN: true }), pressureFactor: fc.double({ min: 0, max: 10, noNaN: true }) }),
-      (min, extra, estimate, fallbackMs, usageRatio, policy) => {
+      fc.record({ idleFactor: fc.double({ min: 0, max: 10, noNaN: true }), pressureFactor: fc.double({ min: 0, max: 10, noNaN: true }) }),
+      (min, extra, estimate, idle, fallbackMs, usageRatio, policy) => {
         const bounds = { minMs: min, maxMs: min + extra };
-        const d = adaptiveIdleTtl({ estimate, bounds, fallbackMs, usageRatio, policy });
+        const d = adaptiveIdleTtl({ estimate, idleUntilWaitExceeds: () => idle, bounds, fallbackMs, usageRatio, policy });
         expect(d.ttlMs).toBeGreaterThanOrEqual(bounds.minMs);
         expect(d.ttlMs).toBeLessThanOrEqual(bounds.maxMs);
       },
@@ -199,11 +201,12 @@ it('EWMA stays within its samples, is constant on a constant series, and a perio
   );
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 3_600_000 }), fc.integer({ min: 2, max: 40 }), (period, uses) => {
-      const d = new SessionDemand();
+      // The pool holds the same gaps (the only adaptive session): the prior agrees with the history.
+      const d = new SessionDemand({ pool: new GapHistogram() });
       for (let i = 0; i < uses; i += 1) d.useStarted(NOW + i * period);
       const e = d.estimate(NOW + (uses - 1) * period);
       expect(e.gapMs).toBe(period);
-      expect(e.nextUseInMs).toBe(period);
+      expect(e.nextUseInMs!).toBeCloseTo(period, 6);
       const line = fitLine([0, period, 2 * period], [7, 7 + period, 7 + 2 * period])!;
       expect(line.slope).toBeCloseTo(1, 9);
     }),

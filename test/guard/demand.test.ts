@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 
 import { InvalidOptionError } from '../../src/errors';
 import { LoadForecast } from '../../src/guard/demand/forecast';
+import { GapHistogram } from '../../src/guard/demand/gaps';
 import { SessionDemand } from '../../src/guard/demand/session-demand';
+import { SessionKeepAlive } from '../../src/guard/demand/session-keepalive';
 import { ewmaDecay, ewmaStep, fitLine, validateAlpha } from '../../src/guard/demand/stats';
 import { adaptiveIdleTtl, pressureFactor, validateTtlBounds } from '../../src/guard/demand/ttl';
 import { UseWindow } from '../../src/guard/demand/window';
@@ -67,27 +69,30 @@ describe('UseWindow', () => {
 });
 
 describe('SessionDemand', () => {
-  it('a use every 40 s: gap 40 s, deviation shrinking by 1 - alpha, next use 40 s after the last start', () => {
-    const d = new SessionDemand({ alpha: 0.2 });
+  it('a use every 40 s: gap 40 s, next use 39 s after a second of idleness (the pool agreeing)', () => {
+    const pool = new GapHistogram();
+    const d = new SessionDemand({ alpha: 0.2, pool });
     for (let i = 0; i < 6; i += 1) {
       d.useStarted(T0 + i * 40_000);
       d.useEnded(T0 + i * 40_000 + 500);
     }
     const e = d.estimate(T0 + 5 * 40_000 + 1000);
     expect(e.gapMs).toBe(40_000);
-    expect(e.gapDevMs).toBeCloseTo(20_000 * 0.8 ** 4, 6);
-    expect(e.nextUseAt).toBe(T0 + 6 * 40_000);
-    expect(e.nextUseInMs).toBe(39_000);
+    // Five gaps, the oldest decayed for 160 s of a 1-h half-life.
+    expect(e.gapsRecorded).toBeGreaterThan(4.8);
+    expect(e.gapsRecorded).toBeLessThanOrEqual(5);
+    expect(e.nextUseInMs).toBeCloseTo(39_000, 6);
+    expect(e.nextUseAt).toBeCloseTo(T0 + 6 * 40_000, 6);
     expect(e.uses).toBe(6);
     expect(e.windowUses).toBe(6);
   });
 
-  it('overdue: the next use recedes as far past due as it is', () => {
+  it('idle longer than any gap on record (and the pool has none that long): as long again as it has been idle', () => {
     const d = new SessionDemand();
     d.useStarted(T0);
     d.useStarted(T0 + 10_000);
-    expect(d.estimate(T0 + 20_000).nextUseInMs).toBe(0);
-    expect(d.estimate(T0 + 50_000).nextUseInMs).toBe(30_000);
+    expect(d.estimate(T0 + 30_000).nextUseInMs).toBe(20_000);
+    expect(d.estimate(T0 + 60_000).nextUseInMs).toBe(50_000);
   });
 
   it('one use per 10 s bucket: the rate EWMA is 6 per minute; empty buckets decay it', () => {
@@ -113,25 +118,29 @@ describe('SessionDemand', () => {
 
 describe('adaptiveIdleTtl', () => {
   const bounds = validateTtlBounds(10_000, 600_000);
-  const steady = { hasHistory: true, gapMs: 40_000, gapDevMs: 0, nextUseInMs: 39_000, ratePerMinute: 1.5 };
+  const steady = { hasHistory: true, nextUseInMs: 39_000, ratePerMinute: 1.5 };
+  // A stand-in for the histogram: the predicted wait exceeds the horizon after horizon / 4 of idleness.
+  const quarter = (h: number) => h / 4;
 
-  it('follows the predicted gap plus 4 deviations, scaled by pressure', () => {
+  it('keeps the session until its predicted wait exceeds the horizon: max, scaled by pressure', () => {
     expect(pressureFactor(0.2)).toBe(2);
     expect(pressureFactor(0.75)).toBeCloseTo(1.25, 12);
     expect(pressureFactor(1.3)).toBe(0.5);
-    const mid = adaptiveIdleTtl({ estimate: steady, bounds, fallbackMs: 300_000, usageRatio: 0.75 });
-    expect(mid).toMatchObject({ ttlMs: 50_000, basis: 'prediction', baseMs: 40_000, clamped: null, ratePerMinute: 1.5, predictedNextUseInMs: 39_000 });
-    const withDev = adaptiveIdleTtl({ estimate: { ...steady, gapDevMs: 5000 }, bounds, fallbackMs: null, usageRatio: 1 });
-    expect(withDev.ttlMs).toBe((40_000 + 4 * 5000) * 0.5);
+    const mid = adaptiveIdleTtl({ estimate: steady, idleUntilWaitExceeds: quarter, bounds, fallbackMs: 300_000, usageRatio: 0.75 });
+    expect(mid).toMatchObject({ ttlMs: 187_500, basis: 'prediction', horizonMs: 750_000, baseMs: 187_500, clamped: null, ratePerMinute: 1.5, predictedNextUseInMs: 39_000 });
+    const pressed = adaptiveIdleTtl({ estimate: steady, idleUntilWaitExceeds: quarter, bounds, fallbackMs: null, usageRatio: 1 });
+    expect(pressed).toMatchObject({ ttlMs: 75_000, horizonMs: 300_000, factor: 0.5 });
   });
 
   it('is clamped to its bounds and says so; without history it keeps the fixed TTL', () => {
-    const short = adaptiveIdleTtl({ estimate: { ...steady, gapMs: 1000 }, bounds, fallbackMs: 300_000, usageRatio: 0 });
+    const short = adaptiveIdleTtl({ estimate: steady, idleUntilWaitExceeds: () => 1000, bounds, fallbackMs: 300_000, usageRatio: 0 });
     expect(short).toMatchObject({ ttlMs: 10_000, clamped: 'min' });
-    const long = adaptiveIdleTtl({ estimate: { ...steady, gapMs: 3_600_000 }, bounds, fallbackMs: 300_000, usageRatio: 0 });
+    const long = adaptiveIdleTtl({ estimate: steady, idleUntilWaitExceeds: () => 3_600_000, bounds, fallbackMs: 300_000, usageRatio: 0 });
     expect(long).toMatchObject({ ttlMs: 600_000, clamped: 'max' });
-    const none = adaptiveIdleTtl({ estimate: { hasHistory: false, gapMs: null, gapDevMs: null, nextUseInMs: null, ratePerMinute: null }, bounds, fallbackMs: 300_000, usageRatio: 2 });
-    expect(none).toMatchObject({ ttlMs: 300_000, basis: 'fallback', factor: 1 });
+    const none = adaptiveIdleTtl({ estimate: { hasHistory: false, nextUseInMs: null, ratePerMinute: null }, idleUntilWaitExceeds: () => null, bounds, fallbackMs: 300_000, usageRatio: 2 });
+    expect(none).toMatchObject({ ttlMs: 300_000, basis: 'fallback', factor: 1, horizonMs: null });
+    const noPredictor = adaptiveIdleTtl({ estimate: steady, bounds, fallbackMs: 300_000, usageRatio: 0 });
+    expect(noPredictor).toMatchObject({ ttlMs: 300_000, basis: 'fallback' });
   });
 
   it('refuses bounds that are not min <= max', () => {
@@ -171,22 +180,31 @@ describe('LoadForecast', () => {
 });
 
 describe('pauses', () => {
-  it('bursts of uses 2 s apart with 10-minute pauses: the TTL covers the pause, not the 2 s gaps', () => {
-    const d = new SessionDemand({ alpha: 0.2 });
+  it('bursts of uses 2 s apart with 10-minute pauses: seconds away mid-burst, the pause once past it; the TTL covers the pause', () => {
+    const pool = new GapHistogram();
+    const k = new SessionKeepAlive(validateTtlBounds(30_000, 1_800_000), { alpha: 0.2, bucketMs: 10_000, buckets: 60, pool }, 300_000);
+    const d = k.demand;
     let t = T0;
     for (let burst = 0; burst < 4; burst += 1) {
       for (let i = 0; i < 10; i += 1) {
         d.useStarted(t);
+        d.useEnded(t + 100);
         t += 2000;
       }
       t += 600_000;
     }
-    const e = d.estimate(t);
-    expect(e.gapMs!).toBeLessThan(150_000);
-    // Three pauses seen, each 600 s plus the last 2 s step.
-    expect(e.pauseMs).toBeCloseTo(602_000, 0);
-    const ttl = adaptiveIdleTtl({ estimate: e, bounds: validateTtlBounds(30_000, 1_800_000), fallbackMs: 300_000, usageRatio: 0.75 });
-    expect(ttl.baseMs).toBeCloseTo(602_000, 0);
-    expect(ttl.ttlMs).toBeCloseTo(602_000 * 1.25, 0);
+    // The last burst's last use started at t - 602 s; 1 s into what may be a gap of 2 s or a pause.
+    const last = t - 602_000;
+    const midBurst = d.estimate(last + 1000).nextUseInMs!;
+    const pastBurst = d.estimate(last + 30_000).nextUseInMs!;
+    // 36 gaps of 2 s, 3 pauses of 602 s: a second in, 1 s for most, ~601 s for 3 in 39.
+    expect(midBurst).toBeGreaterThan(10_000);
+    expect(midBurst).toBeLessThan(60_000);
+    // Past the 2-s gaps only the pauses are left: 602 - 30 s, within the bucket's spread.
+    expect(pastBurst).toBeGreaterThan(500_000);
+    expect(pastBurst).toBeLessThan(602_000);
+    const ttl = k.decide(last + 100, 0.75);
+    expect(ttl.basis).toBe('prediction');
+    expect(ttl.ttlMs).toBeGreaterThan(602_000);
   });
 });

@@ -1,6 +1,7 @@
 // Property-based, through the integrated guard with keepAlive on (adaptive TTL, victims by predicted
 // reuse, pre-warming with evictions allowed): random workloads on a fake monitor and clock, as in
-// properties.test.ts. Invariants: every adaptive TTL in force is within { min, max }; busy sessions are
+// properties.test.ts. Invariants: every adaptive TTL in force is within { min, max } and every predicted
+// next use (the gaps' mean residual life) is finite and never negative; busy sessions are
 // never disposed and pinned ones never evicted by the guard; dispose runs at most once per load;
 // pressure and admission victims are the one comparator's first (rankVictims over what status() shows);
 // a pre-warm evicts only sessions its plan named, each predicted later than the session it loads and of
@@ -72,6 +73,8 @@ it('keeps its invariants over random workloads with keepAlive on', async () => {
           const k = s.keepAlive;
           if (!k.adaptive || k.ttlMs === null) continue;
           if (k.ttlMs < MIN_MS || k.ttlMs > MAX_MS) violations.push(`${s.id}: adaptive TTL ${k.ttlMs} outside [${MIN_MS}, ${MAX_MS}]`);
+          const wait = k.predictedNextUseInMs;
+          if (wait !== null && !(Number.isFinite(wait) && wait >= 0)) violations.push(`${s.id}: predicted next use ${wait} ms (negative or not finite)`);
         }
       };
 

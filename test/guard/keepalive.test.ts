@@ -12,8 +12,8 @@ import { GiB, harness } from './harness';
 const info = (guard: VramGuard, id: string) => guard.status().sessions.find((s) => s.id === id)!.keepAlive;
 
 describe('adaptive idle TTL in the guard', () => {
-  it('follows the gaps of a session used every 40 s; a fixed one keeps its TTL; pressure brings the expiry in', async () => {
-    const h = harness({ idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '30s', max: '30m' } } });
+  it('follows the predicted wait of a session used every 40 s; a fixed one keeps its TTL; pressure brings the expiry in', async () => {
+    const h = harness({ idleTtl: '5m', keepAlive: { adaptive: true, idleTtl: { min: '30s', max: '4m' } } });
     const a = h.model('a', 2);
     const f = h.model('f', 2, { keepAlive: { adaptive: false } });
     for (let i = 0; i < 10; i += 1) {
@@ -21,19 +21,22 @@ describe('adaptive idle TTL in the guard', () => {
       await f.use(() => undefined);
       if (i < 9) await h.advance(40_000);
     }
-    // 9 gaps of 40 s (6 minutes watched, more than the fixed 5 minutes): the prediction rules.
+    // 9 gaps of 40 s (6 minutes watched, more than the fixed 5 minutes): the prediction rules. The next
+    // use is 40 s off; the GPU idle (factor 2), the horizon is 8 minutes, which only an idle time of 8
+    // minutes would predict (no gap on record is longer than 40 s): kept for the max.
     const relaxed = info(h.guard, 'a');
-    expect(relaxed).toMatchObject({ adaptive: true, ttlBasis: 'prediction', gapMs: 40_000, factor: 2, clamped: null });
-    expect(relaxed.ttlMs).toBeGreaterThanOrEqual(80_000);
-    expect(relaxed.ttlMs).toBeLessThan(120_000);
+    expect(relaxed).toMatchObject({ adaptive: true, ttlBasis: 'prediction', gapMs: 40_000, factor: 2, horizonMs: 480_000, clamped: 'max', ttlMs: 240_000 });
+    expect(relaxed.predictedNextUseInMs).toBeCloseTo(40_000, 6);
     expect(info(h.guard, 'f')).toMatchObject({ adaptive: false, ttlBasis: 'fixed', ttlMs: 300_000, predictedNextUseInMs: null });
-    // Usage rises towards the soft limit (not over it): the factor falls, the TTL shrinks and the
+    // Usage rises towards the soft limit (not over it): the factor falls, the horizon with it, and the
+    // TTL (the idle time that predicts a wait past the horizon: the horizon itself) shrinks; the
     // expiry moves in at the next tick.
-    h.leak(13);
+    h.leak(15);
     await h.advance(2_000);
     const pressed = info(h.guard, 'a');
-    expect(pressed.factor).toBeLessThan(1.5);
-    expect(pressed.ttlMs!).toBeLessThan(relaxed.ttlMs! * 0.7);
+    expect(pressed.factor).toBeLessThan(0.7);
+    expect(pressed.horizonMs).toBeCloseTo(240_000 * pressed.factor!, 6);
+    expect(Math.abs(pressed.ttlMs! - pressed.horizonMs!)).toBeLessThan(1_000);
     const evicted: string[] = [];
     h.guard.on('evict', (e) => evicted.push(`${e.id}:${e.reason}`));
     await h.advance(pressed.ttlMs!);
@@ -132,6 +135,7 @@ describe('keepAlive options', () => {
     [{ keepAlive: { prewarm: { minUses: 1 } } }, /^keepAlive\.prewarm\.minUses: expected an integer of at least 2, got 1/],
     [{ keepAlive: { forecast: { horizon: 'soon' } } }, /^keepAlive\.forecast\.horizon/],
     [{ keepAlive: { adaptive: 'yes' } }, /^keepAlive\.adaptive: expected true or false, got "yes"/],
+    [{ keepAlive: { halfLife: '10ms' } }, /^keepAlive\.halfLife: must be at least 1 s, got 10 ms/],
   ];
   for (const [options, message] of rows) {
     it(`refuses ${JSON.stringify(options)}`, () => {

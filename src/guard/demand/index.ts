@@ -1,6 +1,8 @@
 // Keep-alive that follows demand (issue 12): the pure pieces the guard calls.
 export { LoadForecast } from './forecast';
 export type { ForecastAccuracy, ForecastOptions, LoadForecastView } from './forecast';
+export { DEFAULT_HALF_LIFE_MS, GapHistogram } from './gaps';
+export type { Mass } from './gaps';
 export { planPrewarm } from './prewarm';
 export type { PrewarmCandidate, PrewarmInput, PrewarmLoad, PrewarmPlan } from './prewarm';
 export { DEFAULT_DEMAND, SessionDemand } from './session-demand';

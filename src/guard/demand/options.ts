@@ -16,6 +16,8 @@ export interface KeepAliveOptions {
   alpha?: number;
   /** The sliding window of use counts. Default { bucket: '10s', span: '10m' }. */
   window?: { bucket?: Duration; span?: Duration };
+  /** How fast recorded gaps fade from the prediction: a gap counts half after this long. Default '1h'. */
+  halfLife?: Duration;
   /** Load evicted sessions ahead of their predicted use. Default false. */
   prewarm?: boolean | { minUses?: number; allowEviction?: boolean };
   /** The per-GPU load forecast (regression over the last 10 minutes). Default { horizon: '1m' }; false: off. */
@@ -33,14 +35,14 @@ export interface SessionKeepAliveOptions {
 export interface ResolvedKeepAlive {
   adaptive: boolean;
   bounds: TtlBounds;
-  demand: { alpha: number; bucketMs: number; buckets: number };
+  demand: { alpha: number; bucketMs: number; buckets: number; halfLifeMs: number };
   prewarm: { minUses: number; allowEviction: boolean } | null;
   forecast: { horizonMs: number } | null;
 }
 
 export const DEFAULT_TTL_BOUNDS = { min: '2m', max: '30m' } as const;
 
-const KEYS = ['adaptive', 'idleTtl', 'alpha', 'window', 'prewarm', 'forecast'] as const;
+const KEYS = ['adaptive', 'idleTtl', 'alpha', 'window', 'halfLife', 'prewarm', 'forecast'] as const;
 
 function checkBoolean(value: unknown, option: string): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') throw new InvalidOptionError(option, `expected true or false, got ${JSON.stringify(value)}`);
@@ -76,6 +78,8 @@ export function resolveKeepAlive(options: KeepAliveOptions | false | undefined):
   if (buckets < 2 || buckets > 10_000) {
     throw new InvalidOptionError('keepAlive.window.span', `(${spanMs} ms) must hold 2 to 10000 buckets of ${bucketMs} ms, got ${buckets}`);
   }
+  const halfLifeMs = parseDuration(options.halfLife ?? DEFAULT_DEMAND.halfLifeMs, 'keepAlive.halfLife');
+  if (halfLifeMs < 1000) throw new InvalidOptionError('keepAlive.halfLife', `must be at least 1 s, got ${halfLifeMs} ms`);
   let prewarm: ResolvedKeepAlive['prewarm'] = null;
   if (options.prewarm !== undefined && options.prewarm !== false) {
     if (options.prewarm === true) prewarm = { minUses: 3, allowEviction: false };
@@ -95,7 +99,7 @@ export function resolveKeepAlive(options: KeepAliveOptions | false | undefined):
     if (horizonMs < 1000) throw new InvalidOptionError('keepAlive.forecast.horizon', `must be at least 1 s, got ${horizonMs} ms`);
     forecast = { horizonMs };
   }
-  return { adaptive, bounds: bounds(options.idleTtl, 'keepAlive.idleTtl', null), demand: { alpha, bucketMs, buckets }, prewarm, forecast };
+  return { adaptive, bounds: bounds(options.idleTtl, 'keepAlive.idleTtl', null), demand: { alpha, bucketMs, buckets, halfLifeMs }, prewarm, forecast };
 }
 
 /** A session's keep-alive: whether it is adaptive, and its TTL bounds. */

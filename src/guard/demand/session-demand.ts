@@ -1,6 +1,8 @@
 // One session's demand: its uses in a sliding window, an EWMA of its use rate (per bucket) and of the
-// gap between use starts (with its mean deviation, as TCP smooths round-trip times), the measured time
-// of its last load, and from these the predicted time to its next use. Events mutate; queries do not.
+// gap between use starts, its gaps in a decaying histogram (gaps.ts) and from that the predicted time
+// to its next use (the gaps' mean residual life at its idle time, the guard's pooled gaps as the prior),
+// and the measured time of its last load. Events mutate; queries do not.
+import { GapHistogram } from './gaps';
 import { ewmaDecay, ewmaStep, validateAlpha } from './stats';
 import { UseWindow } from './window';
 
@@ -11,12 +13,13 @@ export interface DemandOptions {
   bucketMs?: number;
   /** Buckets in the window. Default 60 (10 minutes of 10 s). */
   buckets?: number;
+  /** Half-life of the recorded gaps' weights, ms. Default 1 h. */
+  halfLifeMs?: number;
+  /** Every adaptive session's gaps together (the guard's): the prior where this session's own say little. */
+  pool?: GapHistogram | null;
 }
 
-/** A gap beyond mean + this many deviations is a pause. */
-const PAUSE_DEVIATIONS = 4;
-
-export const DEFAULT_DEMAND = { alpha: 0.2, bucketMs: 10_000, buckets: 60 } as const;
+export const DEFAULT_DEMAND = { alpha: 0.2, bucketMs: 10_000, buckets: 60, halfLifeMs: 3_600_000 } as const;
 
 /** What the guard reads to decide (and shows in status()). */
 export interface DemandEstimate {
@@ -27,18 +30,13 @@ export interface DemandEstimate {
   ratePerMinute: number | null;
   /** EWMA of the gap between use starts, ms; null with fewer than two uses. */
   gapMs: number | null;
-  /** EWMA of the gap's absolute deviation from its mean, ms. */
-  gapDevMs: number | null;
-  /**
-   * EWMA of the pauses: gaps longer than the mean plus 4 deviations at the time (the quiet spells
-   * between bursts, which the gap's mean hides); null before the first.
-   */
-  pauseMs: number | null;
+  /** Gaps on record (decayed: a gap counts half after one half-life). */
+  gapsRecorded: number;
   /** True once there is a gap to predict from. */
   hasHistory: boolean;
   /** When the next use is expected (ms, the clock's time); null without history. */
   nextUseAt: number | null;
-  /** nextUseAt - now, never negative; null without history. */
+  /** The expected wait for the next use given the idle time so far (mean residual life); null without history. */
   nextUseInMs: number | null;
   lastUseStartAt: number | null;
   lastUseEndAt: number | null;
@@ -51,13 +49,13 @@ export interface DemandEstimate {
 export class SessionDemand {
   readonly window: UseWindow;
   readonly alpha: number;
+  readonly gaps: GapHistogram;
+  readonly pool: GapHistogram | null;
   private uses = 0;
   private lastStartAt: number | null = null;
   private firstStartAt: number | null = null;
   private lastEndAt: number | null = null;
   private gapMean: number | null = null;
-  private gapDev: number | null = null;
-  private pauseMean: number | null = null;
   private rate: number | null = null;
   private rateBucket = 0;
   private rateCount = 0;
@@ -66,17 +64,16 @@ export class SessionDemand {
   constructor(options: DemandOptions = {}) {
     this.alpha = validateAlpha(options.alpha ?? DEFAULT_DEMAND.alpha, 'keepAlive.alpha');
     this.window = new UseWindow(options.bucketMs ?? DEFAULT_DEMAND.bucketMs, options.buckets ?? DEFAULT_DEMAND.buckets);
+    this.gaps = new GapHistogram(options.halfLifeMs ?? options.pool?.halfLifeMs ?? DEFAULT_DEMAND.halfLifeMs);
+    this.pool = options.pool ?? null;
   }
 
   /** A use began (call when use() is entered, before any reload). */
   useStarted(t: number): void {
     if (this.lastStartAt !== null) {
       const gap = Math.max(0, t - this.lastStartAt);
-      if (this.gapMean !== null && gap > this.gapMean + PAUSE_DEVIATIONS * (this.gapDev ?? 0)) {
-        this.pauseMean = ewmaStep(this.pauseMean, gap, this.alpha);
-      }
-      // Deviation first, against the mean before this sample (RFC 6298 order).
-      this.gapDev = this.gapMean === null ? gap / 2 : ewmaStep(this.gapDev, Math.abs(gap - this.gapMean), this.alpha);
+      this.gaps.add(gap, t);
+      this.pool?.add(gap, t);
       this.gapMean = ewmaStep(this.gapMean, gap, this.alpha);
     }
     const folded = this.foldRate(t);
@@ -99,14 +96,26 @@ export class SessionDemand {
     if (Number.isFinite(durationMs) && durationMs >= 0) this.lastLoadMs = durationMs;
   }
 
+  /** The expected wait for the next use at `now` (null without a recorded gap). */
+  waitAt(now: number): number | null {
+    if (this.lastStartAt === null) return null;
+    return this.gaps.residualMs(now - this.lastStartAt, this.pool, now);
+  }
+
+  /**
+   * The idle time, from the end of the last use, after which the expected wait for the next use first
+   * exceeds horizonMs, searched up to maxIdleMs; null without a recorded gap. Pure.
+   */
+  idleUntilWaitExceeds(horizonMs: number, maxIdleMs: number, now: number): number | null {
+    if (this.lastStartAt === null) return null;
+    // Ages count from the last use's start (gaps are start to start); the idle time from its end.
+    const endAge = Math.max(0, (this.lastEndAt ?? this.lastStartAt) - this.lastStartAt);
+    const age = this.gaps.ageWhenWaitExceeds(horizonMs, endAge, endAge + maxIdleMs, this.pool, now);
+    return age === null ? null : age - endAge;
+  }
+
   estimate(now: number): DemandEstimate {
-    const hasHistory = this.gapMean !== null && this.lastStartAt !== null;
-    let nextUseAt: number | null = null;
-    if (hasHistory) {
-      const due = this.lastStartAt! + this.gapMean!;
-      // Overdue: the pattern is breaking; the longer past due, the further the next use (by as much).
-      nextUseAt = due >= now ? due : now + (now - due);
-    }
+    const wait = this.waitAt(now);
     // Before the first bucket closed, the open bucket's own rate.
     const folded = this.foldRate(now);
     const rate = this.uses === 0 ? null : (folded.rate ?? folded.count / (this.window.bucketMs / 1000));
@@ -115,11 +124,10 @@ export class SessionDemand {
       windowUses: this.window.total(now),
       ratePerMinute: rate === null ? null : rate * 60,
       gapMs: this.gapMean,
-      gapDevMs: this.gapDev,
-      pauseMs: this.pauseMean,
-      hasHistory,
-      nextUseAt,
-      nextUseInMs: nextUseAt === null ? null : Math.max(0, nextUseAt - now),
+      gapsRecorded: this.gaps.gaps,
+      hasHistory: wait !== null,
+      nextUseAt: wait === null ? null : now + wait,
+      nextUseInMs: wait,
       lastUseStartAt: this.lastStartAt,
       lastUseEndAt: this.lastEndAt,
       historyMs: this.firstStartAt === null || this.lastStartAt === null ? 0 : this.lastStartAt - this.firstStartAt,

@@ -2,15 +2,18 @@
 // (kept so status() shows the reasoning without deciding anything). decide() changes the decision;
 // info() and view() are pure reads.
 import { type DemandEstimate, SessionDemand } from './session-demand';
+import type { GapHistogram } from './gaps';
 import { adaptiveIdleTtl, type TtlBounds, type TtlDecision } from './ttl';
 
 /** status().sessions[i].keepAlive */
 export interface SessionKeepAliveInfo {
   adaptive: boolean;
   ratePerMinute: number | null;
+  /** EWMA of the gap between use starts. */
   gapMs: number | null;
-  gapDevMs: number | null;
-  pauseMs: number | null;
+  /** Gaps in the histogram the prediction comes from (decayed). */
+  gapsRecorded: number | null;
+  /** Expected wait for the next use given the idle time so far (the gaps' mean residual life). */
   predictedNextUseInMs: number | null;
   /** The idle TTL in force (from the end of the last use); null: never expires. */
   ttlMs: number | null;
@@ -18,6 +21,8 @@ export interface SessionKeepAliveInfo {
   ttlBasis: TtlDecision['basis'] | 'fixed';
   /** The pressure factor applied (1 without a prediction). */
   factor: number | null;
+  /** Kept while the predicted wait is within this (max times the factor); null without a prediction. */
+  horizonMs: number | null;
   clamped: TtlDecision['clamped'];
   /** How long its last load through the guard took, ms. */
   lastLoadMs: number | null;
@@ -30,7 +35,7 @@ export class SessionKeepAlive {
 
   constructor(
     readonly bounds: TtlBounds,
-    options: { alpha: number; bucketMs: number; buckets: number },
+    options: { alpha: number; bucketMs: number; buckets: number; halfLifeMs?: number; pool?: GapHistogram | null },
     /** The fixed TTL without history (null: bounded by max). */
     readonly fallbackMs: number | null,
   ) {
@@ -39,7 +44,13 @@ export class SessionKeepAlive {
 
   /** Decides the TTL at `now` under `usageRatio` (scope usage over soft) and keeps it. */
   decide(now: number, usageRatio: number): TtlDecision {
-    this.decision = adaptiveIdleTtl({ estimate: this.demand.estimate(now), bounds: this.bounds, fallbackMs: this.fallbackMs, usageRatio });
+    this.decision = adaptiveIdleTtl({
+      estimate: this.demand.estimate(now),
+      idleUntilWaitExceeds: (horizonMs) => this.demand.idleUntilWaitExceeds(horizonMs, this.bounds.maxMs, now),
+      bounds: this.bounds,
+      fallbackMs: this.fallbackMs,
+      usageRatio,
+    });
     return this.decision;
   }
 
@@ -58,12 +69,12 @@ export class SessionKeepAlive {
       adaptive: true,
       ratePerMinute: e.ratePerMinute,
       gapMs: e.gapMs,
-      gapDevMs: e.gapDevMs,
-      pauseMs: e.pauseMs,
+      gapsRecorded: e.gapsRecorded,
       predictedNextUseInMs: e.nextUseInMs,
       ttlMs: d?.ttlMs ?? null,
       ttlBasis: d?.basis ?? 'fallback',
       factor: d?.factor ?? null,
+      horizonMs: d?.horizonMs ?? null,
       clamped: d?.clamped ?? null,
       lastLoadMs: e.lastLoadMs,
       windowUses: e.windowUses,
@@ -77,12 +88,12 @@ export function fixedKeepAliveInfo(idleTtlMs: number | null): SessionKeepAliveIn
     adaptive: false,
     ratePerMinute: null,
     gapMs: null,
-    gapDevMs: null,
-    pauseMs: null,
+    gapsRecorded: null,
     predictedNextUseInMs: null,
     ttlMs: idleTtlMs,
     ttlBasis: 'fixed',
     factor: null,
+    horizonMs: null,
     clamped: null,
     lastLoadMs: null,
     windowUses: null,

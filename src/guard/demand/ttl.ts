@@ -1,7 +1,8 @@
 // The adaptive idle TTL: how long an idle session stays loaded after its last use ended. It follows
-// the predicted gap to the next use plus a margin for its variation (or the usual pause between bursts,
-// when longer), is stretched while the GPU is idle and shrunk while it is under pressure, and is always
-// within { min, max }. Pure.
+// the predicted wait for the next use (the gaps' mean residual life, gaps.ts): the session is kept
+// until that wait first exceeds a horizon, the TTL's max shrunk while the GPU is under pressure and
+// stretched while it is idle, and is always within { min, max }. Without a trusted history the fixed
+// TTL stays. Pure.
 import { InvalidOptionError } from '../../errors';
 import type { DemandEstimate } from './session-demand';
 
@@ -11,8 +12,6 @@ export interface TtlBounds {
 }
 
 export interface TtlPolicy {
-  /** Deviations added to the mean gap (as TCP's RTO = SRTT + 4 RTTVAR). Default 4. */
-  deviations?: number;
   /** Factor when the GPU is idle (usage at or below `idleBelow` of soft). Default 2. */
   idleFactor?: number;
   /** Factor at or above the soft limit. Default 0.5. */
@@ -22,11 +21,15 @@ export interface TtlPolicy {
 }
 
 export interface TtlInput {
-  estimate: Pick<DemandEstimate, 'hasHistory' | 'gapMs' | 'gapDevMs' | 'nextUseInMs' | 'ratePerMinute'> & {
-    pauseMs?: number | null;
+  estimate: Pick<DemandEstimate, 'hasHistory' | 'nextUseInMs' | 'ratePerMinute'> & {
     /** How long the pattern has been watched; shorter than the fixed TTL, the fixed TTL stays (absent: trusted). */
     historyMs?: number;
   };
+  /**
+   * The idle time (from the end of the last use) at which the predicted wait for the next use (the
+   * gaps' mean residual life) first exceeds horizonMs; null without recorded gaps. Absent: no prediction.
+   */
+  idleUntilWaitExceeds?: (horizonMs: number) => number | null;
   bounds: TtlBounds;
   /** The fixed TTL that applies without history (null: never expires, bounded here by max). */
   fallbackMs: number | null;
@@ -39,8 +42,10 @@ export interface TtlInput {
 export interface TtlDecision {
   ttlMs: number;
   basis: 'prediction' | 'fallback';
-  /** Before the pressure factor and the bounds. */
+  /** Before the bounds: the idle time until the predicted wait exceeds the horizon (the fixed TTL without a prediction). */
   baseMs: number;
+  /** The wait beyond which the session is not kept: max times the factor; null without a prediction. */
+  horizonMs: number | null;
   factor: number;
   clamped: 'min' | 'max' | null;
   ratePerMinute: number | null;
@@ -72,19 +77,22 @@ export function adaptiveIdleTtl(input: TtlInput): TtlDecision {
   // A pattern watched for less time than the fixed TTL it would replace is not trusted yet: one burst
   // says nothing of the pause before the next.
   const watched = estimate.historyMs === undefined || input.fallbackMs === null || estimate.historyMs >= input.fallbackMs;
-  const predicted = estimate.hasHistory && estimate.gapMs !== null && watched;
-  // A bursty session pauses longer than its gaps vary: it is kept through its usual pause.
-  const baseMs = predicted
-    ? Math.max(estimate.gapMs! + (input.policy?.deviations ?? 4) * (estimate.gapDevMs ?? 0), estimate.pauseMs ?? -Infinity)
-    : (input.fallbackMs ?? bounds.maxMs);
+  // The horizon: the TTL's ceiling (the longest the operator keeps an idle session for a possible
+  // reuse), shorter under pressure, longer while the GPU is idle. The session is kept while its next
+  // use is expected within it, i.e. until its predicted wait first exceeds it: a session due back in
+  // minutes stays through its pause, one due back later than the horizon (or whose idle time alone now
+  // predicts that: its pattern broke) goes at min.
+  const horizonMs = bounds.maxMs * factor;
+  const until = estimate.hasHistory && watched && Number.isFinite(horizonMs) ? (input.idleUntilWaitExceeds?.(Math.max(0, horizonMs)) ?? null) : null;
+  const predicted = until !== null && Number.isFinite(until);
   // Without history the fixed TTL is kept as is: no pressure factor on a guess.
-  const raw = predicted ? baseMs * factor : baseMs;
-  let ttlMs = Number.isFinite(raw) ? raw : bounds.maxMs;
+  const baseMs = predicted ? until : (input.fallbackMs ?? bounds.maxMs);
+  let ttlMs = Number.isFinite(baseMs) ? Math.max(0, baseMs) : bounds.maxMs;
   let clamped: TtlDecision['clamped'] = null;
   if (ttlMs < bounds.minMs) {
     ttlMs = bounds.minMs;
     clamped = 'min';
-  } else if (ttlMs > bounds.maxMs) {
+  } else if (ttlMs >= bounds.maxMs) {
     ttlMs = bounds.maxMs;
     clamped = 'max';
   }
@@ -92,6 +100,7 @@ export function adaptiveIdleTtl(input: TtlInput): TtlDecision {
     ttlMs,
     basis: predicted ? 'prediction' : 'fallback',
     baseMs,
+    horizonMs: predicted ? horizonMs : null,
     factor: predicted ? factor : 1,
     clamped,
     ratePerMinute: estimate.ratePerMinute,

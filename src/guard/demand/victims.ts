@@ -27,7 +27,7 @@ export interface VictimCandidate extends FamilyMember {
   state?: string;
   /** End of the last use (the clock's ms). */
   lastUsedAt: number;
-  /** Predicted ms to the next use; null without history. */
+  /** Predicted ms to the next use (its gaps' mean residual life at its idle time); null without history. */
   nextUseInMs: number | null;
   /** How long its last load took, ms; null when never measured. */
   reloadMs: number | null;
