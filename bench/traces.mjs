@@ -217,10 +217,11 @@ export async function run(ctx) {
             (r.forecast?.accuracy.meanAbsErrorRatio != null ? `; forecast error ${(100 * r.forecast.accuracy.meanAbsErrorRatio).toFixed(0)} %` : ''),
         ],
   );
+  const sweep = ctx.seeds ? await seedSweep(lib, ctx.seeds) : null;
   return {
     id,
     title,
-    results: { quota: QUOTA, wallMs, runs: results },
+    results: { quota: QUOTA, wallMs, runs: results, ...(sweep ? { seedSweep: sweep.results } : {}) },
     tables: [
       {
         title: `Replayed traces, 1 h of fake time each, quota hard ${QUOTA.hard} (soft 90%, target 85.5%), models of 2–8 GiB (0.5 s + 1.5 s/GiB to load)`,
@@ -234,11 +235,47 @@ export async function run(ctx) {
           `never over the hard limit: ${results.every((r) => r.unavailable || !r.overHard) ? 'yes' : 'NO'}; replay took ${(wallMs / 1000).toFixed(1)} s of wall time`,
         ],
       },
+      ...(sweep ? [sweep.table] : []),
     ],
   };
 }
 
-// Standalone: node bench/traces.mjs
+/**
+ * The same comparison (fixed 5m + LRU against adaptive) on `count` other seeds of every trace (101,
+ * 102, ...): one seed's table can flatter a policy; this says how often it wins, and by how much in all.
+ */
+async function seedSweep(lib, count) {
+  const [fixed, adaptive] = [POLICIES.find((p) => p.name === 'fixed 5m + LRU'), POLICIES.find((p) => p.name === 'adaptive')];
+  const seeds = Array.from({ length: count }, (_, i) => 101 + i);
+  const results = [];
+  for (const make of TRACES) {
+    const row = { trace: make().name, fixed: 0, adaptive: 0, wins: 0, ties: 0, losses: 0, overHard: false };
+    for (const seed of seeds) {
+      const trace = make({ seed });
+      const f = await replay(lib, trace, fixed);
+      const a = await replay(lib, trace, adaptive);
+      row.fixed += f.coldStarts;
+      row.adaptive += a.coldStarts;
+      row.overHard ||= f.overHard || a.overHard;
+      if (a.coldStarts < f.coldStarts) row.wins += 1;
+      else if (a.coldStarts > f.coldStarts) row.losses += 1;
+      else row.ties += 1;
+    }
+    if (row.overHard) throw new Error(`bench: ${row.trace}: over the hard limit on a seed of the sweep`);
+    results.push(row);
+  }
+  return {
+    results,
+    table: {
+      title: `The same traces on ${count} other seeds each (${seeds[0]}..${seeds.at(-1)}): cold starts, fixed 5m + LRU against adaptive`,
+      columns: ['trace', 'fixed 5m + LRU (all seeds)', 'adaptive (all seeds)', 'change', 'adaptive fewer / same / more'].map((t, i) => ({ title: t, align: i ? 'right' : 'left' })),
+      rows: results.map((r) => [r.trace, String(r.fixed), String(r.adaptive), `${(((r.adaptive - r.fixed) / r.fixed) * 100).toFixed(1)} %`, `${r.wins} / ${r.ties} / ${r.losses}`]),
+      footer: ['never over the hard limit on any seed: yes'],
+    },
+  };
+}
+
+// Standalone: node bench/traces.mjs [--audit] [--seeds N]
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const { ensureDist } = await import('./lib/build.mjs');
@@ -248,7 +285,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const newest = (dir) => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
   ensureDist(root, { force: !existsSync(built) || statSync(built).mtimeMs < newest(join(root, 'src')), log: (l) => console.error(l) });
   const require = createRequire(import.meta.url);
-  const section = await run({ root, quick: false, audit: process.argv.includes('--audit'), log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
+  const seedsAt = process.argv.indexOf('--seeds');
+  const seeds = seedsAt > 0 ? Number(process.argv[seedsAt + 1]) : 0;
+  if (seedsAt > 0 && !(Number.isInteger(seeds) && seeds > 0)) throw new Error(`--seeds: expected a positive whole number, got ${process.argv[seedsAt + 1]}`);
+  const section = await run({ root, quick: false, seeds, audit: process.argv.includes('--audit'), log: (l) => console.error(l), vramguard: require('../dist/cjs/index.js'), testing: require('../dist/cjs/testing/index.js') });
   if (process.argv.includes('--audit')) {
     for (const r of section.results.runs) console.log(`${r.trace} / ${r.policy}: ${JSON.stringify(r.audit)}`);
   }
