@@ -22,6 +22,7 @@ import * as cli from './cli.mjs';
 import * as core from './core.mjs';
 import * as guard from './guard.mjs';
 import * as instructions from './instructions.mjs';
+import * as keepaliveCost from './keepalive-cost.mjs';
 import * as nodewide from './nodewide.mjs';
 import * as runtimes from './runtimes.mjs';
 import * as traces from './traces.mjs';
@@ -29,7 +30,7 @@ import { buildRawLoop, ensureAddon, ensureDist } from './lib/build.mjs';
 import { formatTable } from './lib/table.mjs';
 
 /** Every suite, in the order they run. */
-const SUITES = [core, instructions, guard, traces, cli, nodewide, runtimes];
+const SUITES = [core, instructions, guard, traces, keepaliveCost, cli, nodewide, runtimes];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (line) => console.error(line);
