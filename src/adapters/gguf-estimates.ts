@@ -15,8 +15,24 @@ type ContextEstimateOptions = Parameters<GgufInsights['estimateContextResourceRe
 /** One file's insights and the estimates made from them, by their options. */
 export class FileEstimates {
   private readonly made = new Map<string, Promise<GgufInsightsResourceRequirements>>();
+  /** What loads of this file measured, by what was loaded (the load's options). */
+  private readonly measured = new Map<string, number>();
 
   constructor(readonly insights: GgufInsights) {}
+
+  /**
+   * The bytes to admit a load on: its estimate, or what the last load with the same options measured
+   * when that was more (node-llama-cpp's estimates can be well under a real load; a commit above its
+   * reservation is re-checked anyway, but admitting on the known figure decides right the first time).
+   */
+  admissionBytes(options: object, estimatedBytes: number): number {
+    return Math.max(estimatedBytes, this.measured.get(JSON.stringify(options)) ?? 0);
+  }
+
+  /** Remembers what a load with these options measured. */
+  remember(options: object, measuredBytes: number): void {
+    this.measured.set(JSON.stringify(options), measuredBytes);
+  }
 
   model(options: ModelEstimateOptions): Promise<GgufInsightsResourceRequirements> {
     return this.once(`model:${JSON.stringify(options)}`, () => this.insights.estimateModelResourceRequirementsV2(options));

@@ -257,7 +257,7 @@ export class GuardedLlamaModel {
     this.sessionRef = await admittedLoad({
       guard: this.owner.guard,
       id: this.id,
-      estimatedBytes: this.figures.estimatedBytes,
+      estimatedBytes: this.estimates.admissionBytes(this.loadOptions, this.figures.estimatedBytes),
       load: () => this.load(),
       commit: (reservation, bytes) =>
         reservation.commit({ id: this.id, bytes, ...this.policy, dispose: () => this.dispose(), load: () => this.reload() }),
@@ -311,6 +311,7 @@ export class GuardedLlamaModel {
     this.current = resource;
     this.chosenGpuLayers = resource.gpuLayers;
     this.figures.measuredBytes = bytes ?? this.figures.estimatedBytes;
+    if (bytes !== null) this.estimates.remember(this.loadOptions, bytes);
     return this.figures.measuredBytes;
   }
 

@@ -42,6 +42,38 @@ async function footprint(): Promise<{ model: number; context: number }> {
   return figures;
 }
 
+const MiB = 2 ** 20;
+
+/**
+ * The real model on the CPU, its backend's VRAM reading (getVramState) simulated: each real load takes
+ * 100 MiB and each context 32 MiB, as a GPU backend would allocate them; `used` is the reading.
+ */
+function simulatedGpu(real: Llama): { llama: Llama; used: number } {
+  const backend = { used: 0, llama: undefined as unknown as Llama };
+  backend.llama = new Proxy(real, {
+    get(target, key) {
+      if (key === 'gpu') return 'cuda';
+      if (key === 'getVramState') return async () => ({ total: 2 ** 40, used: backend.used, free: 2 ** 40 - backend.used, unifiedSize: 0 });
+      if (key === 'loadModel') {
+        return async (options: Parameters<Llama['loadModel']>[0]) => {
+          const model = await target.loadModel(options);
+          backend.used += 100 * MiB;
+          const createContext = model.createContext.bind(model);
+          model.createContext = async (o) => {
+            const context = await createContext(o);
+            backend.used += 32 * MiB;
+            return context;
+          };
+          return model;
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Llama;
+  return backend;
+}
+
 describe('vramguard/node-llama-cpp', () => {
   it('admits on the estimate, commits the measured bytes, generates, and disposes for real', async () => {
     const guard = ledgerGuard({ hard: 2 ** 40 });
@@ -79,6 +111,28 @@ describe('vramguard/node-llama-cpp', () => {
     expect(m.model).not.toBe(llamaModel);
     await runtime.close();
     expect(guard.sessions.list()).toEqual([]);
+    await guard.close();
+  });
+
+  it('admits a file loaded before on what its last load measured when that is more than the estimate', async () => {
+    const guard = ledgerGuard({ hard: 2 ** 40 });
+    const admitted: Array<[string | undefined, number]> = [];
+    guard.on('admit', (e) => admitted.push([e.id, e.bytes]));
+    const backend = simulatedGpu(tiny.llama);
+    const runtime = new LlamaGuard({ guard, llama: backend.llama, releaseIdleContexts: false });
+    const first = await runtime.loadModel({ id: 'first', modelPath: tiny.model.path, gpuLayers: 0 });
+    // 100 MiB measured; node-llama-cpp's VRAM estimate with no GPU layers is far less.
+    expect(first.figures.measuredBytes).toBe(100 * MiB);
+    expect(first.figures.estimatedBytes).toBeLessThan(100 * MiB);
+    const second = await runtime.loadModel({ id: 'second', modelPath: tiny.model.path, gpuLayers: 0 });
+    const other = await runtime.loadModel({ id: 'other', modelPath: tiny.model.path, gpuLayers: 0, useMmap: false });
+    expect(admitted).toEqual([
+      ['first', first.figures.estimatedBytes],
+      ['second', 100 * MiB], // the same file and options: what its last load measured
+      ['other', other.figures.estimatedBytes], // other options: their own estimate
+    ]);
+    expect(second.session.bytes).toBe(100 * MiB);
+    await runtime.close();
     await guard.close();
   });
 
@@ -201,30 +255,9 @@ describe('vramguard/node-llama-cpp', () => {
   it("books what a context's first evaluation grew: relief past soft, unload when refused, measured again after a reload", async () => {
     // The real model on the CPU, its backend's VRAM reading simulated: each real load and the first
     // evaluation after it allocate what a GPU backend would (weights, KV cache, compute pool).
-    const MiB = 2 ** 20;
-    let used = 0;
     let firstEvaluationBytes = 64 * MiB;
-    const llama = new Proxy(tiny.llama, {
-      get(target, key) {
-        if (key === 'gpu') return 'cuda';
-        if (key === 'getVramState') return async () => ({ total: 2 ** 40, used, free: 2 ** 40 - used, unifiedSize: 0 });
-        if (key === 'loadModel') {
-          return async (options: Parameters<Llama['loadModel']>[0]) => {
-            const model = await target.loadModel(options);
-            used += 100 * MiB;
-            const createContext = model.createContext.bind(model);
-            model.createContext = async (o) => {
-              const context = await createContext(o);
-              used += 32 * MiB;
-              return context;
-            };
-            return model;
-          };
-        }
-        const value = Reflect.get(target, key, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    }) as Llama;
+    const backend = simulatedGpu(tiny.llama);
+    const llama = backend.llama;
     const firstEvaluation = (context: GuardedLlamaContext) =>
       context.use(async (ctx) => {
         const sequence = ctx.getSequence();
@@ -233,7 +266,7 @@ describe('vramguard/node-llama-cpp', () => {
         } finally {
           sequence.dispose();
         }
-        used += firstEvaluationBytes; // a GPU backend's compute pool, grown by this evaluation
+        backend.used += firstEvaluationBytes; // a GPU backend's compute pool, grown by this evaluation
         firstEvaluationBytes = 0; // ... once per context: later evaluations reuse it
         return 'generated';
       });
@@ -244,7 +277,7 @@ describe('vramguard/node-llama-cpp', () => {
     const evicted: string[] = [];
     guard.on('evict', (e) => {
       evicted.push(e.id);
-      used -= e.bytes; // a disposed context or model really gives its memory back
+      backend.used -= e.bytes; // a disposed context or model really gives its memory back
     });
     const runtime = new LlamaGuard({ guard, llama });
     expect(runtime.accounting).toBe('vram');
