@@ -1,0 +1,65 @@
+// MIG on the default (580) era: unprivileged parents, a disabled mode, failed enumeration. Every era's
+// enumeration is checked in eras/ (one NVML library per process).
+import { afterEach, expect, it } from 'vitest';
+
+import * as nvml from '../../src/nvml';
+import { type MockNvml, mockDevice } from '../../src/testing';
+import { GiB, useMock } from '../helpers';
+import { expectMigInstances, migGpu } from './mig-scenario';
+
+let mock: MockNvml | undefined;
+afterEach(() => {
+  mock?.cleanup();
+  mock = undefined;
+});
+
+it('enumerates the MIG devices; a GPU that cannot do MIG says NOT_SUPPORTED; the parent reports the board', () => {
+  mock = useMock({ devices: [mockDevice(0), migGpu(1)] });
+  const [plain, gpu] = nvml.readOnce().snapshot.devices;
+  expect(plain!.mig).toBeNull();
+  expect(plain!.missing.mig).toMatchObject({ code: 'NOT_SUPPORTED', function: 'nvmlDeviceGetMigMode' });
+  expectMigInstances(gpu!, 2, 'detail-list-v1');
+  expect(gpu!.memoryTotalBytes).toBe(80 * GiB);
+  expect(gpu!.processes!.map((p) => [p.pid, p.gpuInstanceId])).toEqual([
+    [4101, 1],
+    [4102, 1],
+    [4103, 1],
+    [4201, 2],
+  ]);
+});
+
+it('unprivileged: the parent says NO_PERMISSION for memory and processes, the instances still read', () => {
+  mock = useMock({ unprivileged: true, devices: [migGpu(0)] });
+  const gpu = nvml.readOnce().snapshot.devices[0]!;
+  expect(gpu.lost).toBe(false);
+  expect(gpu.memoryUsedBytes).toBeNull();
+  expect(gpu.missing.memoryUsedBytes).toMatchObject({ code: 'NO_PERMISSION' });
+  expect(gpu.processes).toBeNull();
+  expect(gpu.missing.processes).toMatchObject({ code: 'NO_PERMISSION' });
+  expectMigInstances(gpu, 2, 'detail-list-v1');
+});
+
+it('MIG disabled on a capable GPU: the mode, no instances', () => {
+  mock = useMock({ devices: [{ ...migGpu(0), migMode: false, processes: [] }] });
+  const gpu = nvml.readOnce().snapshot.devices[0]!;
+  expect(gpu.mig).toEqual({ mode: { current: 'disabled', pending: 'disabled' }, instances: [], missing: {} });
+  expect(gpu.missing.mig).toBeUndefined();
+});
+
+it('an enumeration that fails says why instead of listing nothing', () => {
+  mock = useMock({ devices: [migGpu(0)], errors: [{ function: 'nvmlDeviceGetMigDeviceHandleByIndex', return: 'UNKNOWN' }] });
+  const mig = nvml.readOnce().snapshot.devices[0]!.mig!;
+  expect(mig.mode.current).toBe('enabled');
+  expect(mig.instances).toBeNull();
+  expect(mig.missing.instances).toMatchObject({ code: 'UNKNOWN', function: 'nvmlDeviceGetMigDeviceHandleByIndex' });
+});
+
+it('a GPU lost during the MIG reads is lost as a whole, with the call that found it', () => {
+  mock = useMock({ devices: [mockDevice(0), migGpu(1)], errors: [{ function: 'nvmlDeviceGetComputeInstanceId', return: 'GPU_IS_LOST' }] });
+  const [plain, gpu] = nvml.readOnce().snapshot.devices;
+  expect(plain!.lost).toBe(false);
+  expect(gpu!.lost).toBe(true);
+  expect(gpu!.lostReason).toMatchObject({ code: 'GPU_IS_LOST', function: 'nvmlDeviceGetComputeInstanceId' });
+  expect(gpu!.mig).toBeNull();
+  expect(gpu!.memoryTotalBytes).toBeNull();
+});
