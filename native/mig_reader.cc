@@ -1,5 +1,7 @@
 #include "mig_reader.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <utility>
 
@@ -16,6 +18,18 @@ bool MarkParentLost(nvmlReturn_t rc, const char* fn, DeviceSample& parent) {
   return true;
 }
 }  // namespace
+
+const MigInstanceSample* FindMigInstance(const DeviceSample& device, const std::string& uuid) {
+  if (!device.mig.instancesStatus.ok()) return nullptr;
+  for (const MigInstanceSample& instance : device.mig.instances) {
+    if (!instance.uuid.ok() || instance.uuid.value.size() != uuid.size()) continue;
+    if (std::equal(uuid.begin(), uuid.end(), instance.uuid.value.begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+      return &instance;
+    }
+  }
+  return nullptr;
+}
 
 void MigReader::Fail(nvmlReturn_t rc, const char* fn, MigSample& out) {
   out.currentMode.Fail(rc, fn);

@@ -129,6 +129,9 @@ struct DeviceSample {
   uint64_t readNanos = 0;        // how long reading it took
 };
 
+// The MIG device of device with uuid (compared case-insensitively, as NVML's are hex), or nullptr.
+const MigInstanceSample* FindMigInstance(const DeviceSample& device, const std::string& uuid);
+
 struct Snapshot {
   uint64_t sequence = 0;          // 0: nothing published yet
   uint64_t timestampMicros = 0;   // wall clock at the start of the pass

@@ -14,6 +14,7 @@ export {
   ClosedError,
   GuardDrainingError,
   InvalidOptionError,
+  UnknownMigDeviceError,
   NodeLedgerError,
   NodeLockTimeoutError,
   NodeShareError,

@@ -97,6 +97,11 @@ export interface DeviceSample {
    * instances'.
    */
   mig: MigSample | null;
+  /**
+   * Set on a MIG device's view (a Sampler or guard targeting a MIG- UUID): the parent GPU's UUID. The
+   * view's uuid, memory and processes are then the MIG device's; temperature, power and clocks the board's.
+   */
+  migParentUuid?: string | null;
   /** When this device was read, milliseconds since the epoch. */
   sampledAt: number;
   readDurationMs: number;

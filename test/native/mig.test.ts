@@ -2,10 +2,12 @@
 // enumeration is checked in eras/ (one NVML library per process).
 import { afterEach, expect, it } from 'vitest';
 
+import { InvalidOptionError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
-import { type MockNvml, mockDevice } from '../../src/testing';
-import { GiB, useMock } from '../helpers';
-import { expectMigInstances, migGpu } from './mig-scenario';
+import { Sampler, type WatermarkCrossing } from '../../src/sampler';
+import { MockControl, type MockNvml, mockDevice } from '../../src/testing';
+import { GiB, useMock, waitFor } from '../helpers';
+import { expectMigInstances, MIG_A, MIG_B, migGpu } from './mig-scenario';
 
 let mock: MockNvml | undefined;
 afterEach(() => {
@@ -62,4 +64,36 @@ it('a GPU lost during the MIG reads is lost as a whole, with the call that found
   expect(gpu!.lostReason).toMatchObject({ code: 'GPU_IS_LOST', function: 'nvmlDeviceGetComputeInstanceId' });
   expect(gpu!.mig).toBeNull();
   expect(gpu!.memoryTotalBytes).toBeNull();
+});
+
+it('a Sampler given a MIG- UUID shows that MIG device in its GPU\'s place; its watermarks sum the MIG device', async () => {
+  mock = useMock({ devices: [mockDevice(0), migGpu(1)] });
+  const sampler = new Sampler({ interval: '10ms', devices: [MIG_B.toLowerCase()] }).start();
+  try {
+    expect(sampler.devices).toEqual([1]);
+    expect([...sampler.migDevices]).toEqual([[1, MIG_B]]);
+    const view = (await sampler.next()).devices[0]!;
+    expect(view).toMatchObject({ index: 1, uuid: MIG_B, migParentUuid: migGpu(1).uuid, memoryTotalBytes: 20 * GiB, memoryUsedBytes: 7 * GiB });
+    expect(view.processes!.map((p) => p.pid)).toEqual([4201]);
+    // 8 GiB: far below the board's used bytes (16 GiB), above the MIG device's once it grows by 2 GiB.
+    const crossings: WatermarkCrossing[] = [];
+    sampler.on('watermark', (c) => crossings.push(c));
+    sampler.watch({ device: 1, thresholdBytes: 8 * GiB });
+    await sampler.next();
+    await sampler.next();
+    expect(crossings).toEqual([]);
+    new MockControl(mock.controlPath).setProcess(1, { pid: 4202, usedBytes: 2 * GiB, gpuInstanceId: 2, computeInstanceId: 0 });
+    await waitFor(sampler, () => crossings.length > 0);
+    expect(crossings[0]).toMatchObject({ device: 1, valueBytes: 9 * GiB, above: true });
+  } finally {
+    sampler.close();
+  }
+});
+
+it('a Sampler refuses a GPU named twice as different views (the board and a MIG device, or two MIG devices)', () => {
+  mock = useMock({ devices: [migGpu(0)] });
+  for (const devices of [[0, MIG_A], [MIG_A, MIG_B]]) {
+    expect(() => new Sampler({ devices }).start()).toThrow(InvalidOptionError);
+  }
+  expect(() => new Sampler({ devices: [MIG_A, 'mig-x'] }).start()).toThrow(/no MIG device mig-x/);
 });
