@@ -1,11 +1,14 @@
 // MIG on the default (580) era: unprivileged parents, a disabled mode, failed enumeration. Every era's
 // enumeration is checked in eras/ (one NVML library per process).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { afterEach, expect, it } from 'vitest';
 
 import { InvalidOptionError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
 import { Sampler, type WatermarkCrossing } from '../../src/sampler';
-import { MockControl, type MockNvml, mockDevice } from '../../src/testing';
+import { MockControl, type MockNvml, mockDevice, readMockStats } from '../../src/testing';
 import { GiB, useMock, waitFor } from '../helpers';
 import { expectMigInstances, MIG_A, MIG_B, migGpu } from './mig-scenario';
 
@@ -96,4 +99,34 @@ it('a Sampler refuses a GPU named twice as different views (the board and a MIG 
     expect(() => new Sampler({ devices }).start()).toThrow(InvalidOptionError);
   }
   expect(() => new Sampler({ devices: [MIG_A, 'mig-x'] }).start()).toThrow(/no MIG device mig-x/);
+});
+
+it('cost: a GPU that cannot do MIG is asked once; a MIG-capable one with MIG off once per pass, nothing more', async () => {
+  const capable = { ...mockDevice(1), migMode: false };
+  mock = useMock({ devices: [mockDevice(0), capable, mockDevice(2), mockDevice(3)] });
+  const sampler = new Sampler({ interval: '10ms' }).start();
+  try {
+    const statsPath = join(mock.scenarioPath, '..', 'stats.json');
+    const stats = async () => {
+      mock!.control.requestStats(statsPath);
+      await waitFor(sampler, () => existsSync(statsPath) && readMockStats(statsPath) !== undefined);
+      const s = readMockStats(statsPath)!;
+      return { passes: s.calls.nvmlDeviceGetMemoryInfo_v2 ?? 0, mode: s.calls.nvmlDeviceGetMigMode ?? 0, count: s.calls.nvmlDeviceGetMaxMigDeviceCount ?? 0, handles: s.calls.nvmlDeviceGetMigDeviceHandleByIndex ?? 0 };
+    };
+    await sampler.next();
+    const before = await stats();
+    await waitFor(sampler, (snap) => snap.sequence > 10);
+    const after = await stats();
+    // nvmlDeviceGetMemoryInfo_v2 is called once per device per pass: 4 per pass (the stats may be written
+    // mid-pass: one call either way at each end).
+    const passes = (after.passes - before.passes) / 4;
+    expect(passes).toBeGreaterThanOrEqual(5);
+    const asked = after.mode - before.mode; // the capable GPU only: all four would ask 4 times as often
+    expect(asked).toBeGreaterThanOrEqual(Math.floor(passes) - 1);
+    expect(asked).toBeLessThanOrEqual(Math.ceil(passes) + 1);
+    expect(after.count - before.count).toBe(0);
+    expect(after.handles - before.handles).toBe(0);
+  } finally {
+    sampler.close();
+  }
 });
