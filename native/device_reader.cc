@@ -460,7 +460,10 @@ void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
     lost_ = false;
     if (ReadMemory(out)) {
       // A device read for the first time, or back from lost, has its identity read (anew).
-      if (!identityRead_ || wasLost) identityRead_ = ReadIdentity(out);
+      if (!identityRead_ || wasLost) {
+        identityRead_ = ReadIdentity(out);
+        if (mig_) mig_->Forget();  // a GPU back from lost (perhaps reset) may have changed its MIG set-up
+      }
       if (!lost_) ReadScalars(out);
       if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out, nowMicros);
       if (!lost_) {

@@ -22,6 +22,12 @@ class MigReader {
   // fields then say which call).
   bool Read(nvmlDevice_t parent, DeviceSample& out);
 
+  // The GPU is new to the reader or back from lost: ask whether it can do MIG again, read the maximum anew.
+  void Forget() {
+    modeUnsupported_ = false;
+    maxCount_ = 0;
+  }
+
   // Every MIG reading absent with rc (the parent is lost or unreadable).
   static void Fail(nvmlReturn_t rc, const char* fn, MigSample& out);
 
