@@ -157,6 +157,7 @@ describe('the example scenarios shipped in examples/scenarios/', () => {
     'consumer-rtx4090.json': { gpus: 1, name: 'NVIDIA GeForce RTX 4090' },
     'gpu-lost.json': { gpus: 2, name: 'NVIDIA A100-SXM4-40GB' },
     'legacy-driver-470-t4.json': { gpus: 1, name: 'Tesla T4' },
+    'a100-mig.json': { gpus: 1, name: 'NVIDIA A100-SXM4-80GB' },
   };
 
   it('are all there, and load', async () => {
@@ -168,6 +169,18 @@ describe('the example scenarios shipped in examples/scenarios/', () => {
       expect(info.devices).toHaveLength(gpus);
       expect(info.devices[0]!.name).toBe(name);
     }
+  });
+
+  it('a100-mig.json: three MIG devices, their processes, an unprivileged reader', async () => {
+    const info = JSON.parse((await runCli(['info', '--mock', join(examples, 'a100-mig.json'), '--json'])).stdout) as InfoJson & {
+      devices: Array<{ mig: { instances: Array<{ gpu_instance_id: number; process_count: number }> } }>;
+    };
+    expect(info.devices[0]!.readings.memory).toMatchObject({ supported: false, reason: { code: 'NO_PERMISSION' } });
+    expect(info.devices[0]!.mig.instances.map((i) => [i.gpu_instance_id, i.process_count])).toEqual([
+      [1, 1],
+      [5, 2],
+      [6, 0],
+    ]);
   });
 
   it('the 8-GPU server runs several inference processes', async () => {
