@@ -83,7 +83,8 @@ bool MigReader::Read(nvmlDevice_t parent, DeviceSample& out) {
       mig.instances.clear();
       return true;
     }
-    maxCount_ = count;
+    constexpr unsigned kMaxMigDevices = 64;  // A100/H100: 7; a larger answer is not trusted with buffers
+    maxCount_ = std::min(count, kMaxMigDevices);
   }
   if (instanceReaders_.size() < maxCount_) instanceReaders_.resize(maxCount_);
   size_t used = 0;

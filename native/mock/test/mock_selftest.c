@@ -855,6 +855,9 @@ static void test_mig(void) {
 
   EXPECT_RC(p_nvmlDeviceIsMigDeviceHandle(m0, &u), NVML_SUCCESS);
   EXPECT_U64(u, 1);
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("MIG-11111111-2222-3333-4444-555555555555", &found), NVML_SUCCESS);
+  CHECK(found == m0);
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("MIG-00000000-0000-0000-0000-000000000000", &found), NVML_ERROR(NOT_FOUND));
   EXPECT_RC(p_nvmlDeviceGetDeviceHandleFromMigDeviceHandle(m2, &found), NVML_SUCCESS);
   CHECK(found == d0);
   EXPECT_RC(p_nvmlDeviceGetGpuInstanceId(m2, &u), NVML_SUCCESS);
