@@ -5,6 +5,7 @@ import { afterEach, expect, it } from 'vitest';
 
 import { UnknownMigDeviceError } from '../../src/errors';
 import { type EvictEvent, VramGuard } from '../../src/guard';
+import { Sampler } from '../../src/sampler';
 import { MockControl, type MockNvml } from '../../src/testing';
 import { GiB, useMock } from '../helpers';
 import { MIG_A, MIG_B, migGpu } from '../native/mig-scenario';
@@ -72,4 +73,31 @@ it('a MIG- UUID no GPU has is a typed error naming it and the MIG devices there 
   expect(error).toBeInstanceOf(UnknownMigDeviceError);
   expect(error).toMatchObject({ code: 'UNKNOWN_MIG_DEVICE', uuid: bad, option: 'device' });
   expect((error as Error).message).toBe(`device: no MIG device ${bad} (this machine has ${MIG_A} on GPU 0; ${MIG_B} on GPU 0)`);
+});
+
+it('given a monitor that samples the whole board, the guard still sees only its MIG device', async () => {
+  mock = useMock({ devices: [migGpu(0)] });
+  const sampler = new Sampler({ interval: '20ms' }).start();
+  await sampler.next(); // a UUID is looked up in the monitor's latest sample
+  const guard = new VramGuard({ device: MIG_B, monitor: sampler, scope: 'device', quota: { hard: '50%' }, interval: '20ms', idleTtl: null });
+  try {
+    await waitUntil(() => guard.health().state === 'ready');
+    expect(guard.status().quota.hardBytes).toBe(10 * GiB); // half of the MIG device's 20 GiB
+    expect(guard.status().device.uuid).toBe(MIG_B);
+    expect(guard.status().usage).toMatchObject({ deviceUsedBytes: 7 * GiB, deviceTotalBytes: 20 * GiB, deviceFreeBytes: 13 * GiB });
+    // The board itself stays as it is for everyone else reading the sampler.
+    expect(sampler.latest()!.devices[0]!.memoryTotalBytes).toBe(80 * GiB);
+    // 4 GiB does not fit under the MIG device's hard limit (10 - 7 = 3): a typed refusal with its figures.
+    const refusal = await guard.admit(4 * GiB, { id: 'big' }).then(
+      () => null,
+      (error: unknown) => error as { name: string; hardBytes: number; deviceFreeBytes: number | null },
+    );
+    expect(refusal).toMatchObject({ name: 'VramQuotaError', hardBytes: 10 * GiB });
+    // The MIG device's free bytes (13 GiB, less the guard's padding), not the board's (over 60 GiB).
+    expect(refusal!.deviceFreeBytes).toBeGreaterThan(12 * GiB);
+    expect(refusal!.deviceFreeBytes).toBeLessThanOrEqual(13 * GiB);
+  } finally {
+    await guard.close();
+    sampler.close();
+  }
 });
