@@ -316,7 +316,7 @@ class SamplerWrap {
     return Napi::Number::New(info.Env(), static_cast<double>(core_->sampler->publishedSequence()));
   }
 
-  // setWatermarks([{ id, device, thresholdBytes, pids? }])
+  // setWatermarks([{ id, device, thresholdBytes, pids?, migUuid? }])
   Napi::Value SetWatermarks(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsArray()) throw Napi::TypeError::New(env, "setWatermarks expects an array");
@@ -338,6 +338,8 @@ class SamplerWrap {
         Napi::Array list = pids.As<Napi::Array>();
         for (uint32_t j = 0; j < list.Length(); ++j) mark.pids.push_back(list.Get(j).ToNumber().Uint32Value());
       }
+      Napi::Value migUuid = o.Get("migUuid");
+      if (migUuid.IsString()) mark.migUuid = migUuid.As<Napi::String>().Utf8Value();
       marks.push_back(std::move(mark));
     }
     core_->sampler->SetWatermarks(std::move(marks));

@@ -1,5 +1,7 @@
 #include "device_reader.h"
 
+#include "mig_reader.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -151,6 +153,16 @@ DeviceReader::DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, Driver
   utilizationBuffer_.resize(32);
 }
 
+DeviceReader::~DeviceReader() = default;
+
+bool DeviceReader::ReadMemoryAndProcesses(nvmlDevice_t handle, DeviceSample& out) {
+  handle_ = handle;
+  lost_ = false;
+  out.lost = false;
+  out.processes.clear();
+  return ReadMemory(out) && !lost_ && ReadProcesses(out) && !lost_;
+}
+
 bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out) {
   if (!IsLostCode(rc)) return false;
   lost_ = true;
@@ -199,6 +211,7 @@ void DeviceReader::FailAll(nvmlReturn_t rc, const char* fn, DeviceSample& out) {
   out.utilizationSamplesRejected = 0;
   out.processes.clear();
   out.processLayout = ProcessRecordLayout::kNone;
+  MigReader::Fail(rc, fn, out.mig);
 }
 
 bool DeviceReader::ReadIdentity(DeviceSample& out) {
@@ -447,9 +460,16 @@ void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
     lost_ = false;
     if (ReadMemory(out)) {
       // A device read for the first time, or back from lost, has its identity read (anew).
-      if (!identityRead_ || wasLost) identityRead_ = ReadIdentity(out);
+      if (!identityRead_ || wasLost) {
+        identityRead_ = ReadIdentity(out);
+        if (mig_) mig_->Forget();  // a GPU back from lost (perhaps reset) may have changed its MIG set-up
+      }
       if (!lost_) ReadScalars(out);
       if (!lost_ && ReadProcesses(out)) ReadProcessUtilization(out, nowMicros);
+      if (!lost_) {
+        if (!mig_) mig_ = std::make_unique<MigReader>(nvml_, traits_);
+        if (!mig_->Read(handle_, out)) MarkLostIf(out.lostStatus.status, out.lostStatus.function, out);
+      }
     }
   }
   // Everything but identity is unknown while lost; the reason is the call that found it.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,15 +56,23 @@ inline size_t GrownCapacity(size_t current, size_t needed) {
 uint64_t NowMicrosRealtime();
 uint64_t NowNanosMonotonic();
 
+class MigReader;
+
 class DeviceReader {
  public:
   DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, DriverTraits traits);
+  ~DeviceReader();
 
   // Reads the device into out (reusing out's storage). Never throws; failures land in the readings.
   // nowMicros: wall clock of the pass (one clock read per pass, not per device).
   void Read(DeviceSample& out, uint64_t nowMicros);
 
   uint32_t index() const { return index_; }
+
+  // For one MIG device handle (mig_reader.cc): its memory and processes, read the way the parent's are
+  // (memory v2 then v1, the process list chains and strides), into out. False when a call found the GPU
+  // lost (out.lostStatus names it). A reader used this way keeps its own version fall-backs.
+  bool ReadMemoryAndProcesses(nvmlDevice_t handle, DeviceSample& out);
 
  private:
   struct ProcessListEntryPoint {
@@ -126,6 +135,7 @@ class DeviceReader {
   uint64_t rejectedTotal_ = 0;
   unsigned long long lastSeenTimestamp_ = 0;
   std::vector<UtilizationEntry> lastUtilization_;  // sorted by pid
+  std::unique_ptr<MigReader> mig_;  // the MIG mode and, while enabled, the MIG devices
 };
 
 }  // namespace vramguard

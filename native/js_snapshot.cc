@@ -51,6 +51,27 @@ void ProcessFields(Fields& f, const ProcessSample& p) {
   f.Nullable("decoderUtilizationRatio", p.utilizationKnown, Ratio(p.decUtilPercent));
 }
 
+// A GPU's or a MIG device's memory: the same fields, read the same way.
+template <typename Fields, typename Sample>
+void MemoryFields(Fields& f, const Sample& s) {
+  f.Reading("memoryTotalBytes", s.memoryTotal, Plain);
+  f.Reading("memoryUsedBytes", s.memoryUsed, Plain);
+  f.Reading("memoryFreeBytes", s.memoryFree, Plain);
+  f.Reading("memoryReservedBytes", s.memoryReserved, Plain);
+  f.Nullable("memoryInfoVersion", s.memoryInfoVersion != 0, s.memoryInfoVersion);
+}
+
+template <typename Fields>
+void MigInstanceFields(Fields& f, const MigInstanceSample& m) {
+  f.Number("index", m.index);
+  f.StringReading("uuid", m.uuid);
+  f.Reading("gpuInstanceId", m.gpuInstanceId, Plain);
+  f.Reading("computeInstanceId", m.computeInstanceId, Plain);
+  MemoryFields(f, m);
+  f.NullableString("processRecordLayout", LayoutName(m.processLayout));
+  f.Processes("processes", m.processListStatus, m.processes);
+}
+
 template <typename Fields>
 void DeviceFields(Fields& f, const DeviceSample& d) {
   f.Number("index", d.index);
@@ -60,11 +81,7 @@ void DeviceFields(Fields& f, const DeviceSample& d) {
   f.Reading("pciDeviceId", d.identity.pciDeviceId, Plain);
   f.Boolean("lost", d.lost);
   f.Reason("lostReason", d.lost, d.lostStatus);
-  f.Reading("memoryTotalBytes", d.memoryTotal, Plain);
-  f.Reading("memoryUsedBytes", d.memoryUsed, Plain);
-  f.Reading("memoryFreeBytes", d.memoryFree, Plain);
-  f.Reading("memoryReservedBytes", d.memoryReserved, Plain);
-  f.Nullable("memoryInfoVersion", d.memoryInfoVersion != 0, d.memoryInfoVersion);
+  MemoryFields(f, d);
   f.Reading("gpuUtilizationRatio", d.gpuUtilPercent, Ratio);
   f.Reading("memoryUtilizationRatio", d.memoryUtilPercent, Ratio);
   f.Reading("temperatureCelsius", d.temperatureCelsius, Plain);
@@ -80,6 +97,7 @@ void DeviceFields(Fields& f, const DeviceSample& d) {
   f.Boolean("processUtilizationFresh", d.processUtilizationStatus.status == NVML_SUCCESS);
   f.Number("utilizationSamplesRejected", d.utilizationSamplesRejected);
   f.Number("utilizationSamplesRejectedTotal", static_cast<double>(d.utilizationSamplesRejectedTotal));
+  f.Mig("mig", d.mig);
   f.Number("sampledAt", d.sampledAtMicros / 1000.0);
   f.Number("readDurationMs", d.readNanos / 1e6);
 }
@@ -96,7 +114,8 @@ void SnapshotFields(Fields& f, const Snapshot& s) {
 // Slots per kind: number, nullable (NaN: null), boolean, nullableString (string index or NaN), flags
 // (bits): 1. reading, stringReading: [status, value or the failing function's string index].
 // reason, missingIf: [status (0: none), function]. processes: [status, function, count] then the
-// processes. devices: [count] then the devices.
+// processes. devices: [count] then the devices. mig: [mode status, current mode or function, pending mode,
+// instances status, function, count] then the instances (always 6 slots before them).
 
 class Packer {
  public:
@@ -136,6 +155,18 @@ class Packer {
   void Devices(const char*, const std::vector<DeviceSample>& list) {
     Put(static_cast<double>(list.size()));
     for (const DeviceSample& d : list) DeviceFields(*this, d);
+  }
+  void Mig(const char*, const MigSample& m) {
+    const bool modeKnown = m.currentMode.ok();
+    Put(m.currentMode.status);
+    Put(modeKnown ? m.currentMode.value : String(m.currentMode.function));
+    Put(modeKnown ? m.pendingMode : 0);
+    const bool listed = modeKnown && m.instancesStatus.ok();
+    Put(modeKnown ? m.instancesStatus.status : 0);
+    Put(modeKnown && !listed ? String(m.instancesStatus.function) : 0);
+    Put(listed ? static_cast<double>(m.instances.size()) : 0);
+    if (!listed) return;
+    for (const MigInstanceSample& i : m.instances) MigInstanceFields(*this, i);
   }
 
  private:
@@ -182,6 +213,7 @@ class Describer {
     Add(name, "processes");
   }
   void Devices(const char* name, const std::vector<DeviceSample>&) { Add(name, "devices"); }
+  void Mig(const char* name, const MigSample&) { Add(name, "mig"); }
 
  private:
   Napi::Object Add(const char* name, const char* kind) {
@@ -232,14 +264,16 @@ double PackSnapshot(napi_env env, const Snapshot& snapshot, napi_value numbers, 
 }
 
 Napi::Object SnapshotLayoutToJs(Napi::Env env) {
-  Describer snapshot(env), device(env), process(env);
+  Describer snapshot(env), device(env), process(env), migInstance(env);
   SnapshotFields(snapshot, Snapshot());
   DeviceFields(device, DeviceSample());
   ProcessFields(process, ProcessSample());
+  MigInstanceFields(migInstance, MigInstanceSample());
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("snapshot", snapshot.fields());
   layout.Set("device", device.fields());
   layout.Set("process", process.fields());
+  layout.Set("migInstance", migInstance.fields());
   return layout;
 }
 

@@ -45,7 +45,7 @@ class JsStringTable {
 double PackSnapshot(napi_env env, const Snapshot& snapshot, napi_value numbers, napi_value strings,
                     JsStringTable& table);
 
-// { snapshot, device, process }: each an array of { name, kind[, flags] } in slot order, for the decoder.
+// { snapshot, device, process, migInstance }: each an array of { name, kind[, flags] } in slot order, for the decoder.
 Napi::Object SnapshotLayoutToJs(Napi::Env env);
 
 }  // namespace vramguard

@@ -229,7 +229,8 @@ typedef struct {
 #define nvmlEventTypeClock 0x0000000000000010ULL
 #define nvmlEventTypeNone 0x0000000000000000ULL
 
-/* nvmlDeviceGetMigMode */
+/* nvmlDeviceGetMigMode. A MIG device handle (nvmlDeviceGetMigDeviceHandleByIndex on an enabled parent)
+ * stands for one compute instance: memory, processes and its UUID ("MIG-...") are read through it. */
 #define NVML_DEVICE_MIG_DISABLE 0
 #define NVML_DEVICE_MIG_ENABLE 1
 
@@ -301,7 +302,14 @@ typedef struct {
     (device, eventTypes, set))                                                                                \
   X(OPTIONAL, nvmlEventSetWait_v2, (nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms),        \
     (set, data, timeoutms))                                                                                   \
-  X(OPTIONAL, nvmlEventSetFree, (nvmlEventSet_t set), (set))
+  X(OPTIONAL, nvmlEventSetFree, (nvmlEventSet_t set), (set))                                                 \
+  X(OPTIONAL, nvmlDeviceGetMigMode, (nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode), \
+    (device, currentMode, pendingMode))                                                                       \
+  X(OPTIONAL, nvmlDeviceGetMaxMigDeviceCount, (nvmlDevice_t device, unsigned int *count), (device, count))   \
+  X(OPTIONAL, nvmlDeviceGetMigDeviceHandleByIndex,                                                          \
+    (nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice), (device, index, migDevice))          \
+  X(OPTIONAL, nvmlDeviceGetGpuInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))             \
+  X(OPTIONAL, nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))
 
 /*
  * Functions vramguard itself never calls but the mock library serves, so that other NVML clients
@@ -356,16 +364,9 @@ typedef struct {
     (device, current, pending))                                                                               \
   X(CLIENT, nvmlDeviceGetFieldValues, (nvmlDevice_t device, int valuesCount, nvmlFieldValue_t *values),      \
     (device, valuesCount, values))                                                                            \
-  X(CLIENT, nvmlDeviceGetMigMode, (nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode), \
-    (device, currentMode, pendingMode))                                                                       \
   X(CLIENT, nvmlDeviceIsMigDeviceHandle, (nvmlDevice_t device, unsigned int *isMigDevice), (device, isMigDevice)) \
-  X(CLIENT, nvmlDeviceGetMaxMigDeviceCount, (nvmlDevice_t device, unsigned int *count), (device, count))     \
-  X(CLIENT, nvmlDeviceGetMigDeviceHandleByIndex, (nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice), \
-    (device, index, migDevice))                                                                               \
   X(CLIENT, nvmlDeviceGetDeviceHandleFromMigDeviceHandle, (nvmlDevice_t migDevice, nvmlDevice_t *device),    \
     (migDevice, device))                                                                                      \
-  X(CLIENT, nvmlDeviceGetGpuInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))               \
-  X(CLIENT, nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, unsigned int *id), (device, id))           \
   X(CLIENT, nvmlSystemGetProcessName, (unsigned int pid, char *name, unsigned int length), (pid, name, length))
 
 /* The process-list entry points take void * above because one name serves several record layouts

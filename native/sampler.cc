@@ -176,15 +176,26 @@ void Sampler::Evaluate(const Snapshot& snapshot, std::vector<SamplerEvent>& out)
         if (d.index == mark.device) device = &d;
       }
       if (device == nullptr || device->lost) continue;
+      // A MIG target: its own used bytes and processes, not the board's.
+      const Reading<uint64_t>* used = &device->memoryUsed;
+      const Reading<int>* listStatus = &device->processListStatus;
+      const std::vector<ProcessSample>* processes = &device->processes;
+      if (!mark.migUuid.empty()) {
+        const MigInstanceSample* instance = FindMigInstance(*device, mark.migUuid);
+        if (instance == nullptr) continue;
+        used = &instance->memoryUsed;
+        listStatus = &instance->processListStatus;
+        processes = &instance->processes;
+      }
       uint64_t value = 0;
       if (mark.ofPids) {
-        if (!device->processListStatus.ok()) continue;
-        for (const ProcessSample& p : device->processes) {
+        if (!listStatus->ok()) continue;
+        for (const ProcessSample& p : *processes) {
           if (p.usedKnown && std::binary_search(mark.pids.begin(), mark.pids.end(), p.pid)) value += p.usedBytes;
         }
       } else {
-        if (!device->memoryUsed.ok()) continue;
-        value = device->memoryUsed.value;
+        if (!used->ok()) continue;
+        value = used->value;
       }
       const int8_t above = value > mark.thresholdBytes ? 1 : 0;
       if (above == watermarkState_[w]) continue;

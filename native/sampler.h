@@ -32,6 +32,7 @@ struct Watermark {
   bool ofPids = false;
   std::vector<uint32_t> pids;  // sorted
   uint64_t thresholdBytes = 0;
+  std::string migUuid;  // non-empty: the MIG device of `device` with this UUID (its used bytes, its processes)
 };
 
 struct SamplerEvent {

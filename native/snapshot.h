@@ -68,6 +68,29 @@ struct DeviceIdentity {
   Reading<uint32_t> pciDeviceId;
 };
 
+// One MIG device (a compute instance) of a MIG-enabled GPU, read through its MIG device handle.
+struct MigInstanceSample {
+  uint32_t index = 0;                 // its index under the parent (nvmlDeviceGetMigDeviceHandleByIndex)
+  Reading<std::string> uuid;          // "MIG-..." (drivers 470 on; "MIG-GPU-.../gi/ci" on 450)
+  Reading<uint32_t> gpuInstanceId;
+  Reading<uint32_t> computeInstanceId;
+  uint8_t memoryInfoVersion = 0;      // as DeviceSample's
+  Reading<uint64_t> memoryTotal;
+  Reading<uint64_t> memoryUsed;
+  Reading<uint64_t> memoryFree;
+  Reading<uint64_t> memoryReserved;
+  ProcessRecordLayout processLayout = ProcessRecordLayout::kNone;
+  Reading<int> processListStatus;     // the compute list
+  std::vector<ProcessSample> processes;  // sorted by pid
+};
+
+struct MigSample {
+  Reading<uint32_t> currentMode;      // NVML_DEVICE_MIG_ENABLE / _DISABLE; failed: why the mode is unknown
+  uint32_t pendingMode = 0;           // meaningful when currentMode is
+  Reading<int> instancesStatus;       // SUCCESS: instances is the list (empty while MIG is disabled)
+  std::vector<MigInstanceSample> instances;
+};
+
 struct DeviceSample {
   uint32_t index = 0;
   DeviceIdentity identity;
@@ -100,10 +123,14 @@ struct DeviceSample {
   uint32_t utilizationSamplesRejected = 0;
   uint64_t utilizationSamplesRejectedTotal = 0;
   std::vector<ProcessSample> processes;   // sorted by pid
+  MigSample mig;
 
   uint64_t sampledAtMicros = 0;  // wall clock (epoch) of the pass that read this device
   uint64_t readNanos = 0;        // how long reading it took
 };
+
+// The MIG device of device with uuid (compared case-insensitively, as NVML's are hex), or nullptr.
+const MigInstanceSample* FindMigInstance(const DeviceSample& device, const std::string& uuid);
 
 struct Snapshot {
   uint64_t sequence = 0;          // 0: nothing published yet

@@ -1,6 +1,6 @@
 // Device selectors, resolved in one place for the Sampler, the guard and the CLI: an index, a UUID
 // (GPU-..., MIG-...) or a PCI bus id in its short or full form (02:00.0, 0000:02:00.0, 00000000:02:00.0).
-import { InvalidOptionError } from './errors';
+import { InvalidOptionError, UnknownMigDeviceError } from './errors';
 
 export type DeviceSelector = number | string;
 
@@ -9,6 +9,19 @@ export interface DeviceIdentity {
   index: number;
   uuid: string | null;
   pciBusId: string | null;
+  /** A MIG-enabled GPU's MIG devices (MIG- selectors match these). */
+  mig?: { instances: ReadonlyArray<{ uuid: string | null }> | null } | null;
+}
+
+/** A resolved selector: the GPU's index, and the MIG device on it when the selector was a MIG- UUID. */
+export interface DeviceTarget {
+  index: number;
+  migUuid: string | null;
+}
+
+/** True for a MIG device's UUID ("MIG-…"). */
+export function isMigUuid(selector: DeviceSelector): selector is string {
+  return typeof selector === 'string' && /^mig-/i.test(selector.trim());
 }
 
 const PCI_BUS_ID = /^(?:([0-9a-f]{1,8}):)?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i;
@@ -48,6 +61,28 @@ export function samePciBusId(a: string, b: string): boolean {
 export function findDevice<T extends DeviceIdentity>(selector: string, devices: readonly T[]): T | undefined {
   const wanted = selector.trim().toLowerCase();
   return devices.find((d) => d.uuid?.toLowerCase() === wanted || (d.pciBusId !== null && samePciBusId(d.pciBusId, wanted)));
+}
+
+/**
+ * Resolves one selector to a GPU and, for a MIG- UUID, the MIG device on it. Throws UnknownMigDeviceError
+ * naming a MIG- UUID no MIG-enabled GPU has (and listing those there are), else as resolveDeviceSelector.
+ */
+export function resolveDeviceTarget(
+  selector: DeviceSelector,
+  machine: { deviceCount: number | null; identities: () => readonly DeviceIdentity[] },
+  option: string,
+): DeviceTarget {
+  if (!isMigUuid(selector)) return { index: resolveDeviceSelector(selector, machine, option), migUuid: null };
+  const wanted = selector.trim().toLowerCase();
+  const devices = machine.identities();
+  const known: string[] = [];
+  for (const device of devices) {
+    for (const instance of device.mig?.instances ?? []) {
+      if (instance.uuid?.toLowerCase() === wanted) return { index: device.index, migUuid: instance.uuid };
+      if (instance.uuid) known.push(`${instance.uuid} on GPU ${device.index}`);
+    }
+  }
+  throw new UnknownMigDeviceError(option, selector.trim(), known.length > 0 ? `this machine has ${known.join('; ')}` : 'no GPU here has MIG devices');
 }
 
 /**

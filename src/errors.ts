@@ -45,9 +45,18 @@ export class NvmlUnavailableError extends NvmlError {
 /** An option had a bad value. `option` names it. */
 export class InvalidOptionError extends VramguardError {
   readonly option: string;
-  constructor(option: string, message: string) {
-    super('INVALID_OPTION', `${option}: ${message}`);
+  constructor(option: string, message: string, code = 'INVALID_OPTION') {
+    super(code, `${option}: ${message}`);
     this.option = option;
+  }
+}
+
+/** A `MIG-` UUID names no MIG device on this machine (code UNKNOWN_MIG_DEVICE). `uuid` is the one asked for. */
+export class UnknownMigDeviceError extends InvalidOptionError {
+  readonly uuid: string;
+  constructor(option: string, uuid: string, known: string) {
+    super(option, `no MIG device ${uuid} (${known})`, 'UNKNOWN_MIG_DEVICE');
+    this.uuid = uuid;
   }
 }
 

@@ -21,12 +21,13 @@ export {
   NvmlUnavailableError,
   SessionEvictedError,
   TimeoutError,
+  UnknownMigDeviceError,
   VramguardError,
   VramQuotaError,
 } from './errors';
 export type { EvictionReport, NodeQuotaFigures, NodeShareFigures, NvmlReason, QuotaFigures } from './errors';
 export * from './node-ledger';
 export * from './guard';
-export type { DeviceSample, ProcessRecordLayout, ProcessSample, ProcessType, Snapshot, SystemInfo } from './types';
+export type { DeviceSample, MigInstanceSample, MigModeState, MigSample, ProcessRecordLayout, ProcessSample, ProcessType, Snapshot, SystemInfo } from './types';
 export { formatBytes, parseBytes, parseDuration } from './units';
 export type { ByteSize, Duration } from './units';

@@ -19,7 +19,8 @@ export interface PackedField {
     | 'reason'
     | 'missingIf'
     | 'processes'
-    | 'devices';
+    | 'devices'
+    | 'mig';
   flags?: string[];
 }
 
@@ -27,9 +28,10 @@ export interface PackedLayout {
   snapshot: PackedField[];
   device: PackedField[];
   process: PackedField[];
+  migInstance: PackedField[];
 }
 
-const KINDS = ['number', 'nullable', 'boolean', 'nullableString', 'flags', 'reading', 'stringReading', 'reason', 'missingIf', 'processes', 'devices'];
+const KINDS = ['number', 'nullable', 'boolean', 'nullableString', 'flags', 'reading', 'stringReading', 'reason', 'missingIf', 'processes', 'devices', 'mig'];
 
 // Kinds as small integers, for a switch the JIT compiles to a jump table.
 const enum Kind {
@@ -44,6 +46,7 @@ const enum Kind {
   MissingIf,
   Processes,
   Devices,
+  Mig,
 }
 
 interface CompiledField {
@@ -75,6 +78,7 @@ export class SnapshotDecoder {
   private readonly snapshotFields: CompiledField[];
   private readonly deviceFields: CompiledField[];
   private readonly processFields: CompiledField[];
+  private readonly migInstanceFields: CompiledField[];
   private readonly codeNames = new Map<number, string>();
   private at = 0;
 
@@ -88,7 +92,10 @@ export class SnapshotDecoder {
     this.snapshotFields = compile(layout.snapshot, 'snapshot');
     this.deviceFields = compile(layout.device, 'device');
     this.processFields = compile(layout.process, 'process');
-    this.compiled = options.generic ? undefined : compileDecoder(this.snapshotFields, this.deviceFields, this.processFields);
+    this.migInstanceFields = compile(layout.migInstance, 'MIG instance');
+    this.compiled = options.generic
+      ? undefined
+      : compileDecoder(this.snapshotFields, this.deviceFields, this.processFields, this.migInstanceFields);
   }
 
   /** Whether the compiled functions decode (false: the loop over the layout). */
@@ -133,6 +140,11 @@ export class SnapshotDecoder {
       this.codeNames.set(status, code);
     }
     return { code, returnValue: status, function: strings[functionIndex] ?? '' };
+  }
+
+  /** @internal For the compiled functions: a MIG mode as the snapshot names it. */
+  migMode(mode: number): 'enabled' | 'disabled' {
+    return mode === 1 ? 'enabled' : 'disabled';
   }
 
   /** Notes why `name` is absent and gives its value: null. */
@@ -206,6 +218,22 @@ export class SnapshotDecoder {
           o[field.name] = this.list(this.deviceFields, n[this.at++]!, n, strings, true);
           break;
         }
+        case Kind.Mig: {
+          const status = n[this.at++]!;
+          const current = n[this.at++]!;
+          const pending = n[this.at++]!;
+          const listStatus = n[this.at++]!;
+          const listFn = n[this.at++]!;
+          const count = n[this.at++]!;
+          if (status !== 0) {
+            o[field.name] = this.absent(missing, field.name, status, current, strings);
+            break;
+          }
+          const migMissing: Record<string, NvmlReason> = {};
+          const instances = listStatus === 0 ? this.list(this.migInstanceFields, count, n, strings, true) : this.absent(migMissing, 'instances', listStatus, listFn, strings);
+          o[field.name] = { mode: { current: this.migMode(current), pending: this.migMode(pending) }, instances, missing: migMissing };
+          break;
+        }
       }
     }
     if (withMissing) o.missing = missing;
@@ -225,7 +253,12 @@ interface CompiledDecoder {
  * literal, so every object of a kind has one shape from the start. Names enter the source only as JSON
  * string literals. Undefined where code generation is disabled.
  */
-function compileDecoder(snapshot: CompiledField[], device: CompiledField[], process: CompiledField[]): CompiledDecoder | undefined {
+function compileDecoder(
+  snapshot: CompiledField[],
+  device: CompiledField[],
+  process: CompiledField[],
+  migInstance: CompiledField[],
+): CompiledDecoder | undefined {
   const flags: string[][] = [];
   const build = (fields: CompiledField[], withMissing: boolean, nested: string): string => {
     const lines = ['let a = d.position, t = 0, v = 0, c = 0;', 'const m = {};'];
@@ -262,6 +295,16 @@ function compileDecoder(snapshot: CompiledField[], device: CompiledField[], proc
         case Kind.MissingIf:
           lines.push(`t = n[a++]; v = n[a++]; if (t !== 0) m[${key}] = d.reason(t, v, s);`);
           return; // no property of its own
+        case Kind.Mig:
+          lines.push(
+            `t = n[a++]; v = n[a++]; const ${f}p = n[a++], ${f}t = n[a++], ${f}v = n[a++]; c = n[a++]; let ${f} = null;`,
+            `if (t === 0) { const mm = {}; let list = null;`,
+            `  if (${f}t === 0) { list = new Array(c); for (let i = 0; i < c; i++) { d.position = a; list[i] = M(n, s, d); a = d.position; } }`,
+            `  else mm.instances = d.reason(${f}t, ${f}v, s);`,
+            `  ${f} = { mode: { current: d.migMode(v), pending: d.migMode(${f}p) }, instances: list, missing: mm }; }`,
+            `else m[${key}] = d.reason(t, v, s);`,
+          );
+          break;
         case Kind.Processes:
         case Kind.Devices: {
           const counted = field.kind === Kind.Devices ? 'c = n[a++]; t = 0;' : 't = n[a++]; v = n[a++]; c = n[a++];';
@@ -284,6 +327,7 @@ function compileDecoder(snapshot: CompiledField[], device: CompiledField[], proc
     const source = [
       '"use strict";',
       build(process, false, 'P'),
+      build(migInstance, true, 'M'),
       build(device, true, 'D'),
       build(snapshot, false, 'S'),
       'return S;',

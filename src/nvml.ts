@@ -47,6 +47,8 @@ export interface NativeWatermark {
   device: number;
   thresholdBytes: number;
   pids?: number[];
+  /** The MIG device of `device` with this UUID: its used bytes and processes. */
+  migUuid?: string;
 }
 
 export interface NativeSampler {

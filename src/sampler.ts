@@ -2,8 +2,9 @@
 // no NVML call; the next one awaited; watermark crossings and lost GPUs delivered as events.
 import { EventEmitter } from 'node:events';
 
-import { type DeviceIdentity, isDeviceSelector, resolveDeviceSelector } from './devices';
+import { type DeviceIdentity, type DeviceTarget, isDeviceSelector, resolveDeviceTarget } from './devices';
 import { ClosedError, InvalidOptionError, type NvmlReason } from './errors';
+import { projectMigTargets } from './mig';
 import * as nvml from './nvml';
 import { checkOptionKeys } from './option-keys';
 import type { NativeEvent, NativeSampler } from './nvml';
@@ -13,7 +14,10 @@ import { type Duration, parseBytes, parseDuration, type ByteSize } from './units
 export interface SamplerOptions {
   /** How often to read; default '1s', at least 10 ms. */
   interval?: Duration;
-  /** Devices to read, by index, UUID or PCI bus id (02:00.0 or 00000000:02:00.0); default all. */
+  /**
+   * Devices to read, by index, UUID or PCI bus id (02:00.0 or 00000000:02:00.0); default all. A MIG-
+   * UUID reads its GPU and shows that MIG device in the GPU's place (its uuid, memory and processes).
+   */
   devices?: Array<number | string>;
   /** Path of libnvidia-ml.so.1 (default: VRAMGUARD_NVML_LIBRARY, else the system's). */
   libraryPath?: string;
@@ -26,6 +30,8 @@ export interface WatermarkSpec {
   thresholdBytes: ByteSize;
   /** When given, the sum of these pids' used bytes on the device; else the device's used bytes. */
   pids?: number[];
+  /** A MIG device of `device`: its used bytes and processes (default: the MIG device this sampler shows there). */
+  migUuid?: string;
 }
 
 export interface WatermarkCrossing {
@@ -65,7 +71,7 @@ export class Watermark {
   above: boolean | undefined;
   constructor(
     readonly id: number,
-    private spec: { device: number; thresholdBytes: number; pids?: number[] },
+    private spec: { device: number; thresholdBytes: number; pids?: number[]; migUuid?: string },
     private readonly owner: Sampler,
   ) {}
 
@@ -111,6 +117,8 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
   private readonly watermarks = new Map<number, Watermark>();
   private nextWatermarkId = 1;
   private startInfo: nvml.NativeStart | undefined;
+  /** GPU index → the MIG device shown in its place (from MIG- selectors). */
+  private migTargets = new Map<number, string>();
 
   constructor(options: SamplerOptions = {}) {
     super();
@@ -139,7 +147,9 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
   start(): this {
     if (this.state === 'closed') throw new ClosedError('sampler');
     if (this.state === 'running') return this;
-    const devices = this.resolveDevices();
+    const targets = this.resolveDevices();
+    const devices = targets?.map((t) => t.index);
+    this.migTargets = new Map(targets?.filter((t) => t.migUuid !== null).map((t) => [t.index, t.migUuid!]));
     const native = nvml.createNativeSampler(
       { intervalMs: this.intervalMs, devices, libraryPath: this.libraryPath },
       (events) => this.onNativeEvents(events),
@@ -168,6 +178,11 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     return this.startInfo?.devices ?? [];
   }
 
+  /** The MIG devices shown in their GPUs' places: GPU index → MIG UUID. */
+  get migDevices(): ReadonlyMap<number, string> {
+    return this.migTargets;
+  }
+
   /** Capabilities of the loaded library. */
   get capabilities(): nvml.NvmlCapabilities | undefined {
     return this.startInfo ? nvml.capabilitiesFrom(this.startInfo.symbols) : undefined;
@@ -185,7 +200,7 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
   latest(): Snapshot | null {
     if (!this.native) return this.cached;
     const fresh = this.native.latest(this.cached?.sequence);
-    if (fresh !== undefined && fresh !== null) this.cached = Object.freeze(fresh) as Snapshot;
+    if (fresh !== undefined && fresh !== null) this.cached = Object.freeze(projectMigTargets(fresh as Snapshot, this.migTargets));
     return this.cached;
   }
 
@@ -224,9 +239,13 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     if (spec.pids !== undefined && (!Array.isArray(spec.pids) || spec.pids.some((p) => !Number.isInteger(p) || p <= 0))) {
       throw new InvalidOptionError('pids', `expected an array of positive pids, got ${JSON.stringify(spec.pids)}`);
     }
+    if (spec.migUuid !== undefined && (typeof spec.migUuid !== 'string' || !/^mig-/i.test(spec.migUuid))) {
+      throw new InvalidOptionError('migUuid', `expected a MIG device UUID ("MIG-…"), got ${JSON.stringify(spec.migUuid)}`);
+    }
+    const migUuid = spec.migUuid ?? this.migTargets.get(spec.device);
     const watermark = new Watermark(
       this.nextWatermarkId++,
-      { device: spec.device, thresholdBytes: parseBytes(spec.thresholdBytes, 'thresholdBytes'), pids: spec.pids },
+      { device: spec.device, thresholdBytes: parseBytes(spec.thresholdBytes, 'thresholdBytes'), pids: spec.pids, ...(migUuid ? { migUuid } : {}) },
       this,
     );
     this.watermarks.set(watermark.id, watermark);
@@ -256,8 +275,11 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
     for (const waiter of waiters) waiter.reject(new ClosedError('sampler'));
   }
 
-  /** Selectors to indexes (start-up only): the device count checks indexes, one identity read maps the rest. */
-  private resolveDevices(): number[] | undefined {
+  /**
+   * Selectors to GPUs (start-up only): the device count checks indexes, one identity read maps the rest.
+   * A GPU is read once: naming it twice, or it and one of its MIG devices, or two of those, is refused.
+   */
+  private resolveDevices(): DeviceTarget[] | undefined {
     if (!this.requestedDevices) return undefined;
     const options = { libraryPath: this.libraryPath };
     let identities: readonly DeviceIdentity[] | undefined;
@@ -265,7 +287,23 @@ export class Sampler extends EventEmitter<SamplerEvents> implements AsyncIterabl
       deviceCount: nvml.deviceCount(options),
       identities: () => (identities ??= nvml.readOnce(options).snapshot.devices),
     };
-    return this.requestedDevices.map((selector) => resolveDeviceSelector(selector, machine, 'devices'));
+    const targets: DeviceTarget[] = [];
+    const selectors = new Map<number, number | string>();
+    for (const selector of this.requestedDevices) {
+      const target = resolveDeviceTarget(selector, machine, 'devices');
+      const earlier = selectors.get(target.index);
+      const same = targets.find((t) => t.index === target.index);
+      if (same && (same.migUuid !== null || target.migUuid !== null) && same.migUuid?.toLowerCase() !== target.migUuid?.toLowerCase()) {
+        throw new InvalidOptionError(
+          'devices',
+          `${JSON.stringify(earlier)} and ${JSON.stringify(selector)} are both on GPU ${target.index}: a sampler shows each GPU once, as the board or as one of its MIG devices`,
+        );
+      }
+      if (same) continue;
+      selectors.set(target.index, selector);
+      targets.push(target);
+    }
+    return targets;
   }
 
   private onNativeEvents(events: NativeEvent[]): void {

@@ -24,6 +24,36 @@ export interface ProcessSample {
   decoderUtilizationRatio: number | null;
 }
 
+export type MigModeState = 'enabled' | 'disabled';
+
+/** One MIG device (a compute instance) of a MIG-enabled GPU, read through its own MIG device handle. */
+export interface MigInstanceSample {
+  /** Its index under the parent GPU (nvmlDeviceGetMigDeviceHandleByIndex). */
+  index: number;
+  /** "MIG-…" (drivers 470 on). A guard or Sampler may target the instance by it. */
+  uuid: string | null;
+  gpuInstanceId: number | null;
+  computeInstanceId: number | null;
+  /** The instance's own memory (its slice of the board), not the parent's. */
+  memoryTotalBytes: number | null;
+  memoryUsedBytes: number | null;
+  memoryFreeBytes: number | null;
+  memoryReservedBytes: number | null;
+  memoryInfoVersion: 1 | 2 | null;
+  processRecordLayout: ProcessRecordLayout | null;
+  /** The compute processes in this instance (no per-process utilization: NVML has none on MIG). */
+  processes: ProcessSample[] | null;
+  missing: Partial<Record<string, NvmlReason>>;
+}
+
+export interface MigSample {
+  /** MIG mode now, and after the next activation (a GPU reset on A100). */
+  mode: { current: MigModeState; pending: MigModeState };
+  /** The MIG devices, empty while MIG is disabled; null when they could not be listed (missing.instances). */
+  instances: MigInstanceSample[] | null;
+  missing: Partial<Record<string, NvmlReason>>;
+}
+
 export interface DeviceSample {
   index: number;
   uuid: string | null;
@@ -61,6 +91,17 @@ export interface DeviceSample {
    */
   utilizationSamplesRejected: number;
   utilizationSamplesRejectedTotal: number;
+  /**
+   * MIG mode and instances; null (missing.mig) where the GPU or the driver cannot do MIG. With MIG
+   * enabled an unprivileged reader gets NO_PERMISSION for the parent's memory and processes: read the
+   * instances'.
+   */
+  mig: MigSample | null;
+  /**
+   * Set on a MIG device's view (a Sampler or guard targeting a MIG- UUID): the parent GPU's UUID. The
+   * view's uuid, memory and processes are then the MIG device's; temperature, power and clocks the board's.
+   */
+  migParentUuid?: string | null;
   /** When this device was read, milliseconds since the epoch. */
   sampledAt: number;
   readDurationMs: number;

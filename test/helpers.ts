@@ -2,9 +2,13 @@
 import { createMockNvml, mockDevice, type MockNvml, type MockScenario } from '../src/testing';
 import type { Sampler } from '../src/sampler';
 import type { Snapshot } from '../src/types';
+import { expect } from 'vitest';
 
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
+
+/** `missing` of a healthy device on a GPU that cannot do MIG: only `mig` is absent, and says why. */
+export const NOT_MIG_CAPABLE = { mig: expect.objectContaining({ code: 'NOT_SUPPORTED', function: 'nvmlDeviceGetMigMode' }) };
 
 /** Writes the scenario, points this process at the mock and returns it; call cleanup() after. */
 export function useMock(scenario: MockScenario, options: { legacy?: boolean } = {}): MockNvml {

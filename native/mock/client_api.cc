@@ -97,8 +97,26 @@ VG_MOCK_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlD
 
 // ---- Handles and identity ------------------------------------------------------------------------------
 
+// A GPU's uuid, or (eras with MIG) a MIG device's, whose handle it then gives while its GPU is in MIG mode.
 VG_MOCK_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device) {
-  return handleBy(Fn::nvmlDeviceGetHandleByUUID, uuid, device, [&](const Device &d) { return d.uuid && *d.uuid == uuid; });
+  const nvmlReturn_t rc =
+      handleBy(Fn::nvmlDeviceGetHandleByUUID, uuid, device, [&](const Device &d) { return d.uuid && *d.uuid == uuid; });
+  if (rc != NVML_ERROR(NOT_FOUND) || eraTraits(buildEra()).number < 470000) return rc;
+  Globals &g = globals();
+  std::lock_guard<std::mutex> lock(g.mutex);
+  Session *s = g.session.get();
+  if (!s) return NVML_ERROR(UNINITIALIZED);
+  for (std::size_t i = 0; i < s->scenario.devices.size(); ++i) {
+    const Device &d = s->scenario.devices[i];
+    for (std::size_t m = 0; m < d.migInstances.size(); ++m) {
+      const MigInstance *instance = migInstanceAt(d, m);
+      if (!instance || migUuid(i, *instance) != uuid) continue;
+      if (d.lost) return NVML_ERROR(GPU_IS_LOST);
+      *device = migHandleFor(i, m);
+      return NVML_SUCCESS;
+    }
+  }
+  return rc;
 }
 
 VG_MOCK_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId, nvmlDevice_t *device) {

@@ -38,6 +38,8 @@ bool processAlive(std::uint32_t pid) {
 
 // Device handles point into this array: handle i is &gHandleSlots[i].
 unsigned char gHandleSlots[kMaxDevices];
+// MIG device handles: MIG index m of device i is &gMigHandleSlots[i * kMaxMigDevices + m].
+unsigned char gMigHandleSlots[kMaxDevices * kMaxMigDevices];
 }  // namespace
 
 // Never destroyed: a thread still calling while the process exits must not find it gone.
@@ -60,6 +62,46 @@ int indexOfHandle(nvmlDevice_t handle, std::size_t count) {
   const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(&gHandleSlots[0]);
   if (p < base || p - base >= count) return -1;
   return static_cast<int>(p - base);
+}
+
+nvmlDevice_t migHandleFor(std::size_t deviceIndex, std::size_t migIndex) {
+  return reinterpret_cast<nvmlDevice_t>(&gMigHandleSlots[deviceIndex * kMaxMigDevices + migIndex]);
+}
+
+int parentOfMigHandle(nvmlDevice_t handle, std::size_t count, std::size_t *migIndex) {
+  const std::uintptr_t p = reinterpret_cast<std::uintptr_t>(handle);
+  const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(&gMigHandleSlots[0]);
+  if (p < base || p - base >= count * kMaxMigDevices) return -1;
+  *migIndex = (p - base) % kMaxMigDevices;
+  return static_cast<int>((p - base) / kMaxMigDevices);
+}
+
+bool servesMigHandles(Fn fn) {
+  switch (fn) {
+    case Fn::nvmlDeviceGetUUID:
+    case Fn::nvmlDeviceGetName:
+    case Fn::nvmlDeviceGetMemoryInfo:
+    case Fn::nvmlDeviceGetMemoryInfo_v2:
+    case Fn::nvmlDeviceGetComputeRunningProcesses:
+    case Fn::nvmlDeviceGetComputeRunningProcesses_v2:
+    case Fn::nvmlDeviceGetComputeRunningProcesses_v3:
+    case Fn::nvmlDeviceGetGraphicsRunningProcesses:
+    case Fn::nvmlDeviceGetGraphicsRunningProcesses_v2:
+    case Fn::nvmlDeviceGetGraphicsRunningProcesses_v3:
+    case Fn::nvmlDeviceGetMPSComputeRunningProcesses:
+    case Fn::nvmlDeviceGetMPSComputeRunningProcesses_v2:
+    case Fn::nvmlDeviceGetMPSComputeRunningProcesses_v3:
+    case Fn::nvmlDeviceGetRunningProcessDetailList:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const MigInstance *migInstanceAt(const Device &parent, std::size_t migIndex) {
+  if (!parent.migMode || *parent.migMode != NVML_DEVICE_MIG_ENABLE) return nullptr;
+  if (migIndex >= parent.migInstances.size() || !parent.migInstances[migIndex]) return nullptr;
+  return &*parent.migInstances[migIndex];
 }
 
 static std::string describeRule(const ErrorRule &rule) {

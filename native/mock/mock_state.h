@@ -86,6 +86,15 @@ void addWarning(Globals &g, std::string warning);
 nvmlDevice_t handleFor(std::size_t index);
 // The device index of handle, or -1 when it is not a handle of one of the count current devices.
 int indexOfHandle(nvmlDevice_t handle, std::size_t count);
+// MIG device handles: a second static array, kMaxMigDevices slots per device.
+nvmlDevice_t migHandleFor(std::size_t deviceIndex, std::size_t migIndex);
+// The parent's index of a MIG device handle (its MIG index in *migIndex), or -1 when handle is none.
+int parentOfMigHandle(nvmlDevice_t handle, std::size_t count, std::size_t *migIndex);
+// The entry points that answer on a MIG device handle, for the instance (real NVML answers most others
+// with NOT_SUPPORTED there): identity, memory, the process lists and the MIG queries.
+bool servesMigHandles(Fn fn);
+// The instance a MIG handle stands for now; nullptr once MIG is off or that compute instance is gone.
+const MigInstance *migInstanceAt(const Device &parent, std::size_t migIndex);
 
 // Consumes one firing of the first rule matching (fn, deviceIndex); returns whether one matched.
 bool takeInjectedError(Globals &g, Session &s, Fn fn, int deviceIndex, nvmlReturn_t *code,
@@ -115,24 +124,43 @@ nvmlReturn_t systemCall(Fn fn, Body &&body) {
   }
 }
 
+// A call on a GPU handle or a MIG device handle: body(session, parent, instance or nullptr). An error rule
+// aimed at a device also hits its MIG handles; a MIG handle whose compute instance is gone is invalid.
 template <typename Body>
-nvmlReturn_t deviceCall(Fn fn, nvmlDevice_t handle, Body &&body) {
+nvmlReturn_t anyHandleCall(Fn fn, nvmlDevice_t handle, Body &&body) {
   try {
     Globals &g = globals();
     std::lock_guard<std::mutex> lock(g.mutex);
     Session *s = g.session.get();
     if (!s) return NVML_ERROR(UNINITIALIZED);
     enterCall(g, *s, fn);
-    const int index = indexOfHandle(handle, s->scenario.devices.size());
+    const std::size_t count = s->scenario.devices.size();
+    std::size_t migIndex = 0;
+    int index = indexOfHandle(handle, count);
+    const bool isMig = index < 0 && (index = parentOfMigHandle(handle, count, &migIndex)) >= 0;
     nvmlReturn_t injected;
     if (takeInjectedError(g, *s, fn, index, &injected)) return injected;
     if (index < 0) return NVML_ERROR(INVALID_ARGUMENT);
     Device &device = s->scenario.devices[static_cast<std::size_t>(index)];
     if (device.lost) return NVML_ERROR(GPU_IS_LOST);
-    return body(*s, device);
+    const MigInstance *instance = isMig ? migInstanceAt(device, migIndex) : nullptr;
+    if (isMig && !instance) return NVML_ERROR(INVALID_ARGUMENT);
+    return body(*s, device, instance, static_cast<std::size_t>(index));
   } catch (...) {
     return NVML_ERROR(UNKNOWN);
   }
+}
+
+// A device call: on a MIG handle the instance is presented as a device of its own (its memory and
+// processes) to the entry points that serve MIG handles; the others answer NOT_SUPPORTED there.
+template <typename Body>
+nvmlReturn_t deviceCall(Fn fn, nvmlDevice_t handle, Body &&body) {
+  return anyHandleCall(fn, handle, [&](Session &s, Device &device, const MigInstance *instance, std::size_t index) -> nvmlReturn_t {
+    if (!instance) return body(s, device);
+    if (!servesMigHandles(fn)) return NVML_ERROR(NOT_SUPPORTED);
+    Device view = migDeviceView(device, index, *instance);
+    return body(s, view);
+  });
 }
 
 // ---- Helpers for the bodies ----------------------------------------------------------------------------

@@ -175,6 +175,32 @@ Process *Device::findProcess(std::uint32_t pid) {
   return nullptr;
 }
 
+std::string migUuid(std::size_t deviceIndex, const MigInstance &instance) {
+  if (instance.uuid) return *instance.uuid;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "MIG-00000000-0000-%04zx-%04x-%012x", deviceIndex & 0xFFFF,
+                instance.gpuInstanceId & 0xFFFF, instance.computeInstanceId);
+  return buf;
+}
+
+Device migDeviceView(const Device &parent, std::size_t deviceIndex, const MigInstance &instance) {
+  Device view = parent;
+  view.uuid = migUuid(deviceIndex, instance);
+  view.name = instance.name ? *instance.name
+                            : (parent.name ? *parent.name : std::string("Mock GPU")) + " MIG " +
+                                  std::to_string(instance.gpuInstanceId) + "/" + std::to_string(instance.computeInstanceId);
+  view.memoryTotal = instance.memoryTotal;
+  view.memoryReserved = instance.memoryReserved;
+  view.memoryOtherUsed = instance.memoryOtherUsed;
+  view.migMode = std::nullopt;
+  view.migInstances.clear();
+  view.processes.clear();
+  for (const Process &process : parent.processes) {
+    if (runsIn(process, instance)) view.processes.push_back(process);
+  }
+  return view;
+}
+
 // ---- Paths ---------------------------------------------------------------------------------------------
 
 std::string absolutePath(const std::string &path) {
@@ -405,7 +431,9 @@ const char *const kDeviceKeys[] = {"name",   "uuid",        "pciBusId",         
                                    "processes", "maxClocks", "minorNumber", "fanSpeedPercent", "performanceState",
                                    "computeMode", "persistenceMode", "displayActive", "displayMode",
                                    "encoderUtilPercent", "decoderUtilPercent", "bar1Memory", "cudaComputeCapability",
-                                   "architecture", "migMode", "handleLost", "processUtilizationJunk", nullptr};
+                                   "architecture", "migMode", "handleLost", "processUtilizationJunk", "migInstances",
+                                   nullptr};
+const char *const kMigInstanceKeys[] = {"uuid", "name", "gpuInstanceId", "computeInstanceId", "memory", nullptr};
 const char *const kMaxClockKeys[] = {"graphicsMhz", "smMhz", "memoryMhz", "videoMhz", nullptr};
 const char *const kBar1Keys[] = {"total", "used", nullptr};
 const char *const kCapabilityKeys[] = {"major", "minor", nullptr};
@@ -458,6 +486,50 @@ const ScalarField *findScalarField(const std::string &key) {
     if (key == field.key) return &field;
   }
   return nullptr;
+}
+
+// "migInstances": an array by MIG device index, null for an index without a compute instance.
+std::vector<std::optional<MigInstance>> readMigInstances(const Value &v, const std::string &at) {
+  requireArray(v, at);
+  if (v.items.size() > kMaxMigDevices) {
+    throw InputError(at, "at most " + std::to_string(kMaxMigDevices) + " MIG devices, got " + std::to_string(v.items.size()));
+  }
+  std::vector<std::optional<MigInstance>> list;
+  for (std::size_t i = 0; i < v.items.size(); ++i) {
+    const std::string path = indexPath(at, i);
+    if (v.items[i].isNull()) {
+      list.emplace_back();
+      continue;
+    }
+    requireObject(v.items[i], path);
+    checkKeys(v.items[i], path, kMigInstanceKeys);
+    for (const char *key : {"gpuInstanceId", "memory"}) {
+      if (!v.items[i].find(key)) throw InputError(path, std::string("missing required key \"") + key + "\"");
+    }
+    MigInstance instance;
+    for (const json::Member &m : v.items[i].members) {
+      const std::string mp = memberPath(path, m.key);
+      if (m.key == "uuid") {
+        instance.uuid = readText(m.value, mp, NVML_DEVICE_UUID_V2_BUFFER_SIZE);
+        if (instance.uuid->rfind("MIG-", 0) != 0) throw InputError(mp, "a MIG device's uuid starts with \"MIG-\", got " + json::quote(*instance.uuid));
+      } else if (m.key == "name") {
+        instance.name = readText(m.value, mp, NVML_DEVICE_NAME_V2_BUFFER_SIZE);
+      } else if (m.key == "gpuInstanceId") {
+        instance.gpuInstanceId = static_cast<std::uint32_t>(readUintInRange(m.value, mp, 0, 0xFFFFFFFEu));
+      } else if (m.key == "computeInstanceId") {
+        instance.computeInstanceId = static_cast<std::uint32_t>(readUintInRange(m.value, mp, 0, 0xFFFFFFFEu));
+      } else if (m.key == "memory") {
+        requireObject(m.value, mp);
+        checkKeys(m.value, mp, kMemoryKeys);
+        if (!m.value.find("total")) throw InputError(mp, "missing required key \"total\"");
+        instance.memoryTotal = readUint64(*m.value.find("total"), memberPath(mp, "total"));
+        if (const Value *x = m.value.find("reserved")) instance.memoryReserved = readUint64(*x, memberPath(mp, "reserved"));
+        if (const Value *x = m.value.find("otherUsed")) instance.memoryOtherUsed = readUint64(*x, memberPath(mp, "otherUsed"));
+      }
+    }
+    list.push_back(instance);
+  }
+  return list;
 }
 
 // Sets the device fields present in object; nested objects merge, null groups clear all their leaves.
@@ -545,6 +617,8 @@ void applyDeviceFields(const Value &object, Device *device, const std::string &p
       if (const Value *x = v.find("minor")) {
         device->cudaComputeCapabilityMinor = static_cast<std::uint32_t>(readUintInRange(*x, memberPath(at, "minor"), 0, 9));
       }
+    } else if (m.key == "migInstances") {
+      device->migInstances = readMigInstances(v, at);
     } else if (m.key == "handleLost") {
       device->handleLost = readBool(v, at);
     } else if (m.key == "processUtilizationJunk") {
@@ -747,6 +821,63 @@ std::string applyDeviceOp(const Op &op, std::vector<Device> *devices) {
   return "";
 }
 
+namespace {
+// A device's MIG instances: ids unique, each instance's memory within its total, the totals within the
+// board's, and (when instances are declared) every process with instance ids in one of them.
+void checkMigInstances(const Device &device, const std::string &devicePath, const std::string &label) {
+  const std::string at = devicePath + ".migInstances";
+  std::uint64_t totals = 0;
+  for (std::size_t a = 0; a < device.migInstances.size(); ++a) {
+    if (!device.migInstances[a]) continue;
+    const MigInstance &instance = *device.migInstances[a];
+    const std::string path = indexPath(at, a);
+    for (std::size_t b = 0; b < a; ++b) {
+      const std::optional<MigInstance> &other = device.migInstances[b];
+      if (other && other->gpuInstanceId == instance.gpuInstanceId && other->computeInstanceId == instance.computeInstanceId) {
+        throw InputError(path, "duplicate MIG instance " + std::to_string(instance.gpuInstanceId) + "/" +
+                                   std::to_string(instance.computeInstanceId) + " on " + label + " (also at migInstances[" +
+                                   std::to_string(b) + "])");
+      }
+      if (other && instance.uuid && other->uuid && *other->uuid == *instance.uuid) {
+        throw InputError(path + ".uuid", "duplicate uuid " + json::quote(*instance.uuid) + " (migInstances[" +
+                                             std::to_string(b) + "] has it too)");
+      }
+    }
+    std::uint64_t committed = 0;
+    bool overflow = __builtin_add_overflow(instance.memoryReserved, instance.memoryOtherUsed, &committed);
+    for (const Process &process : device.processes) {
+      if (runsIn(process, instance) && process.usedBytes) {
+        overflow |= __builtin_add_overflow(committed, *process.usedBytes, &committed);
+      }
+    }
+    if (overflow || committed > instance.memoryTotal) {
+      throw InputError(path + ".memory", "MIG instance " + std::to_string(instance.gpuInstanceId) + "/" +
+                                             std::to_string(instance.computeInstanceId) + " on " + label +
+                                             " is over-committed: reserved + otherUsed + its processes' usedBytes " +
+                                             (overflow ? std::string("overflow 64 bits") : std::to_string(committed)) +
+                                             " exceed its total " + std::to_string(instance.memoryTotal) + " bytes");
+    }
+    if (__builtin_add_overflow(totals, instance.memoryTotal, &totals) || totals > device.memoryTotal) {
+      throw InputError(path + ".memory.total", "the MIG instances' totals exceed " + label + "'s total " +
+                                                   std::to_string(device.memoryTotal) + " bytes");
+    }
+  }
+  if (device.migInstances.empty()) return;
+  for (std::size_t p = 0; p < device.processes.size(); ++p) {
+    const Process &process = device.processes[p];
+    if (process.gpuInstanceId == kNoInstance && process.computeInstanceId == kNoInstance) continue;
+    bool found = false;
+    for (const std::optional<MigInstance> &instance : device.migInstances) found = found || (instance && runsIn(process, *instance));
+    if (!found) {
+      throw InputError(indexPath(devicePath + ".processes", p), "pid " + std::to_string(process.pid) + " is in MIG instance " +
+                                                                    std::to_string(process.gpuInstanceId) + "/" +
+                                                                    std::to_string(process.computeInstanceId) + ", which " +
+                                                                    label + " lacks");
+    }
+  }
+}
+}  // namespace
+
 void checkDevices(const std::vector<Device> &devices) {
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const Device &device = devices[i];
@@ -778,6 +909,8 @@ void checkDevices(const std::vector<Device> &devices) {
                            (overflow ? std::string("(overflows 64 bits)") : std::to_string(processBytes)) +
                            " exceeds total " + std::to_string(device.memoryTotal) + " bytes");
     }
+
+    checkMigInstances(device, devicePath, label);
 
     if (device.uuid) {
       for (std::size_t j = 0; j < i; ++j) {

@@ -89,6 +89,19 @@ struct Process {
   bool hasUtilization() const { return smUtilPercent || memUtilPercent || encUtilPercent || decUtilPercent; }
 };
 
+// One MIG device (a compute instance) of a MIG-enabled GPU. Its processes are the parent's processes
+// whose gpuInstanceId and computeInstanceId are this instance's.
+constexpr std::size_t kMaxMigDevices = 7;  // nvmlDeviceGetMaxMigDeviceCount on A100/H100
+struct MigInstance {
+  std::optional<std::string> uuid;  // "MIG-..."; default derived from the device index and ids
+  std::optional<std::string> name;  // default: the parent's name + " MIG <gi>/<ci>"
+  std::uint32_t gpuInstanceId = 0;
+  std::uint32_t computeInstanceId = 0;
+  std::uint64_t memoryTotal = 0;
+  std::uint64_t memoryReserved = 0;
+  std::uint64_t memoryOtherUsed = 0;
+};
+
 // Optional leaves are nullopt when the scenario sets them (or their group) to null: the functions that
 // report them then answer NVML_ERROR_NOT_SUPPORTED.
 struct Device {
@@ -131,6 +144,9 @@ struct Device {
   bool handleLost = false;  // while lost, nvmlDeviceGetHandleByIndex_v2 fails with GPU_IS_LOST too
   bool processUtilizationJunk = false;  // utilization answers carry the junk real drivers return
   std::vector<Process> processes;  // in the order NVML lists them
+  // MIG devices by index (nvmlDeviceGetMigDeviceHandleByIndex); handed out while migMode is 1. An empty
+  // slot (nullopt) answers NOT_FOUND, as an index without a compute instance does.
+  std::vector<std::optional<MigInstance>> migInstances;
 
   // The defaults for the device at index (name "Mock GPU <index>", a uuid and bus id derived from index).
   static Device withDefaults(std::size_t index);
@@ -138,6 +154,15 @@ struct Device {
   std::uint64_t usedBytes() const;
   Process *findProcess(std::uint32_t pid);
 };
+
+// Whether process runs in instance (its gpuInstanceId and computeInstanceId are the instance's).
+inline bool runsIn(const Process &process, const MigInstance &instance) {
+  return process.gpuInstanceId == instance.gpuInstanceId && process.computeInstanceId == instance.computeInstanceId;
+}
+// The instance's uuid: the scenario's, or one derived from the parent's index and the instance ids.
+std::string migUuid(std::size_t deviceIndex, const MigInstance &instance);
+// The instance as a device of its own: its memory, its processes, the parent's other fields.
+Device migDeviceView(const Device &parent, std::size_t deviceIndex, const MigInstance &instance);
 
 // One error-injection rule: calls of function (on device, or any device when device < 0) return code,
 // count times (or always when remaining is nullopt).

@@ -40,13 +40,21 @@ std::string Scenario(unsigned seed) {
   for (int d = 0; d < 8; ++d) {
     if (d > 0) s += ",";
     s += "{\"memory\":{\"total\":85899345920,\"reserved\":536870912},\"processUtilizationJunk\":" +
-         std::string(d % 2 ? "true" : "false") + ",\"processes\":[";
+         std::string(d % 2 ? "true" : "false") + ",";
+    // GPUs 6 and 7 in MIG mode: MIG devices at indexes 0 (gi 1) and 2 (gi 2), the processes in them.
+    const bool mig = d >= 6;
+    if (mig) {
+      s += "\"migMode\":true,\"migInstances\":[{\"gpuInstanceId\":1,\"memory\":{\"total\":42949672960}},null,"
+           "{\"gpuInstanceId\":2,\"memory\":{\"total\":21474836480}}],";
+    }
+    s += "\"processes\":[";
     for (int p = 0; p < 3; ++p) {
       if (p > 0) s += ",";
       const int pid = 1000 * (d + 1) + p;
       s += "{\"pid\":" + std::to_string(pid) + ",\"usedBytes\":" + std::to_string((p + 1) * 1073741824LL) +
            ",\"type\":\"" + (p == 2 ? "mps" : p == 1 ? "compute+graphics" : "compute") +
-           "\",\"smUtilPercent\":" + std::to_string(10 * (p + 1)) + "}";
+           "\",\"smUtilPercent\":" + std::to_string(10 * (p + 1)) +
+           (mig ? ",\"gpuInstanceId\":" + std::to_string(p == 1 ? 2 : 1) + ",\"computeInstanceId\":0" : std::string()) + "}";
     }
     s += "]}";
   }
@@ -104,7 +112,7 @@ int main(int argc, char** argv) {
   std::vector<DeviceSample> samples(8);
   for (uint32_t i = 0; i < 8; ++i) readers.push_back(std::make_unique<DeviceReader>(nvml.table(), i, system.traits));
   std::map<int, uint64_t> seen;
-  uint64_t lostPasses = 0, processes = 0;
+  uint64_t lostPasses = 0, processes = 0, migReadings = 0;
   for (long pass = 0; pass < passes; ++pass) {
     const uint64_t now = NowMicrosRealtime();
     for (uint32_t i = 0; i < 8; ++i) {
@@ -132,6 +140,28 @@ int main(int argc, char** argv) {
         Check(p.smUtilPercent <= 100 && p.memUtilPercent <= 100, "utilization within 0-100");
       }
       processes += d.processes.size();
+      if (i < 6) {
+        Check(!d.mig.currentMode.ok() && d.mig.instances.empty(), "a GPU without MIG reports no mode, no MIG devices");
+        continue;
+      }
+      CheckReading(d.mig.currentMode, "migMode", seen);
+      if (!d.mig.currentMode.ok()) continue;
+      Check(d.mig.currentMode.value == NVML_DEVICE_MIG_ENABLE, "MIG mode reads right");
+      CheckReading(d.mig.instancesStatus, "migInstances", seen);
+      if (!d.mig.instancesStatus.ok()) continue;
+      Check(d.mig.instances.size() == 2, "both MIG devices listed");
+      for (const MigInstanceSample& m : d.mig.instances) {
+        ++migReadings;
+        Check(m.index == 0 || m.index == 2, "MIG device at its index");
+        CheckReading(m.uuid, "migUuid", seen);
+        if (m.uuid.ok()) Check(m.uuid.value.rfind("MIG-", 0) == 0, "MIG uuid");
+        CheckReading(m.memoryTotal, "migMemory", seen);
+        if (m.memoryTotal.ok()) Check(m.memoryTotal.value == (m.index == 0 ? 42949672960ull : 21474836480ull), "MIG memory reads right");
+        for (const ProcessSample& p : m.processes) {
+          Check(p.pid / 1000 == i + 1, "MIG process on its own GPU");
+          if (m.gpuInstanceId.ok()) Check(p.gpuInstanceId == m.gpuInstanceId.value, "MIG process in its own instance");
+        }
+      }
     }
   }
   nvml.Release();
@@ -141,9 +171,11 @@ int main(int argc, char** argv) {
   missing.erase(NVML_INSUFFICIENT_SIZE);  // the reader retries it away, as it should
   for (const auto& entry : seen) missing.erase(entry.first);
   Check(lostPasses > 0, "injected GPU_IS_LOST marks devices lost");
+  Check(migReadings > 0, "MIG devices were read");
   for (int code : missing) Check(false, "injected code " + NvmlReturnName(code) + " never surfaced in a reading");
-  std::printf("fault_harness: %ld passes x 8 GPUs, %d init attempts, %llu process readings, %llu lost device-passes,",
-              passes, initAttempts, static_cast<unsigned long long>(processes), static_cast<unsigned long long>(lostPasses));
+  std::printf("fault_harness: %ld passes x 8 GPUs, %d init attempts, %llu process readings, %llu lost device-passes, %llu MIG device readings,",
+              passes, initAttempts, static_cast<unsigned long long>(processes), static_cast<unsigned long long>(lostPasses),
+              static_cast<unsigned long long>(migReadings));
   for (const auto& entry : seen) std::printf(" %s=%llu", NvmlReturnName(entry.first).c_str(), static_cast<unsigned long long>(entry.second));
   std::printf("; %d failed checks\n", failures);
   return failures == 0 ? 0 : 1;

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { ClosedError, InvalidOptionError, NvmlError, NvmlUnavailableError } from '../errors';
 import * as nvml from '../nvml';
 import type { Sampler } from '../sampler';
-import { type DeviceIdentity, indexRange, resolveDeviceSelector, selectorIndex } from '../devices';
+import { type DeviceIdentity, indexRange, isMigUuid, resolveDeviceTarget, selectorIndex } from '../devices';
 import { mockLibraryPath, scenarioEra } from '../mock-library';
 import { onSignals } from '../signals';
 import type { Snapshot } from '../types';
@@ -163,9 +163,11 @@ function resolveDevices(selectors: string[] | undefined, deviceCount: number): n
   for (const selector of selectors) {
     let index: number;
     try {
-      index = resolveDeviceSelector(selector, machine, 'device');
+      // A MIG- UUID selects its GPU (whose MIG devices every command lists).
+      index = resolveDeviceTarget(selector, machine, 'device').index;
     } catch (error) {
       if (!(error instanceof InvalidOptionError) || selectorIndex(selector) !== null) throw error;
+      if (isMigUuid(selector)) throw new UsageError('--device', error.message.replace(/^[^:]*: /, ''));
       throw new UsageError(
         '--device',
         `no device with UUID or PCI bus id ${JSON.stringify(selector)} (this machine has ${indexRange(deviceCount)})`,
@@ -178,7 +180,7 @@ function resolveDevices(selectors: string[] | undefined, deviceCount: number): n
 
 function readIdentities(): DeviceIdentity[] {
   try {
-    return nvml.readOnce().snapshot.devices.map((d) => ({ index: d.index, uuid: d.uuid, pciBusId: d.pciBusId }));
+    return nvml.readOnce().snapshot.devices.map((d) => ({ index: d.index, uuid: d.uuid, pciBusId: d.pciBusId, mig: d.mig }));
   } catch (error) {
     if (error instanceof NvmlUnavailableError) throw new UnavailableError(error.message);
     throw error;

@@ -2,7 +2,7 @@
 // identity, memory, and which readings it supports, from one synchronous NVML pass.
 import type { NvmlReason } from '../errors';
 import * as nvml from '../nvml';
-import type { DeviceSample } from '../types';
+import type { DeviceSample, MigInstanceSample, MigSample } from '../types';
 import { formatBytes } from '../units';
 import { type CommonOptions, EXIT_OK, openNvml, snakeCase } from './common';
 import { MockWarnings } from './mock-warnings';
@@ -22,12 +22,66 @@ const READINGS: ReadonlyArray<{ name: string; fields: Array<keyof DeviceSample |
   { name: 'clocks', fields: ['smClockHertz', 'memoryClockHertz'] },
   { name: 'processes', fields: ['processes'] },
   { name: 'process_utilization', fields: ['processUtilization'] },
+  { name: 'mig', fields: ['mig'] },
 ];
 
 interface ReadingStatus {
   supported: boolean;
   /** Why not: NVML's code and function. */
   reason: { code: string; return_value: number; function: string } | null;
+}
+
+function reasonJson(reason: NvmlReason | undefined): ReadingStatus['reason'] {
+  return reason ? { code: reason.code, return_value: reason.returnValue, function: reason.function } : null;
+}
+
+/** A MIG-enabled GPU's MIG devices as `--json` lists them (null where the GPU cannot do MIG: see readings.mig). */
+function migDocument(mig: MigSample | null): Record<string, unknown> | null {
+  if (mig === null) return null;
+  return {
+    mode: mig.mode.current,
+    pending_mode: mig.mode.pending,
+    instances:
+      mig.instances?.map((i) => ({
+        mig_index: i.index,
+        uuid: i.uuid,
+        gpu_instance_id: i.gpuInstanceId,
+        compute_instance_id: i.computeInstanceId,
+        memory_total_bytes: i.memoryTotalBytes,
+        memory_used_bytes: i.memoryUsedBytes,
+        memory_free_bytes: i.memoryFreeBytes,
+        memory_reserved_bytes: i.memoryReservedBytes,
+        memory_info_version: i.memoryInfoVersion,
+        process_count: i.processes?.length ?? null,
+        processes_reason: reasonJson(i.missing.processes),
+      })) ?? null,
+    instances_reason: reasonJson(mig.missing.instances),
+  };
+}
+
+function memoryText(d: Pick<DeviceSample, 'memoryTotalBytes' | 'memoryUsedBytes' | 'memoryReservedBytes' | 'memoryFreeBytes' | 'memoryInfoVersion'>): string {
+  if (d.memoryTotalBytes === null) return 'unknown';
+  const parts = [`${formatBytes(d.memoryTotalBytes)} total`];
+  if (d.memoryUsedBytes !== null) parts.push(`${formatBytes(d.memoryUsedBytes)} used`);
+  if (d.memoryReservedBytes !== null) parts.push(`${formatBytes(d.memoryReservedBytes)} reserved`);
+  if (d.memoryFreeBytes !== null) parts.push(`${formatBytes(d.memoryFreeBytes)} free`);
+  return `${parts.join(', ')}  (memory info v${d.memoryInfoVersion ?? '?'})`;
+}
+
+/** The MIG rows under their GPU: the mode, then each MIG device with its memory and processes. */
+function migText(mig: MigSample, row: (label: string, value: string) => void): void {
+  const pending = mig.mode.pending === mig.mode.current ? '' : ` (${mig.mode.pending} after the next reset)`;
+  const count = mig.instances === null ? `MIG devices unreadable (${mig.missing.instances?.code ?? '?'})` : `${mig.instances.length} MIG device${mig.instances.length === 1 ? '' : 's'}`;
+  row('MIG', `${mig.mode.current}${pending}${mig.mode.current === 'enabled' ? `, ${count}` : ''}`);
+  for (const i of mig.instances ?? []) {
+    row(`MIG ${i.index}`, `${i.uuid ?? 'unknown uuid'}  (GPU instance ${i.gpuInstanceId ?? '?'}, compute instance ${i.computeInstanceId ?? '?'})`);
+    row('  memory', memoryText(i));
+    row('  processes', processesText(i));
+  }
+}
+
+function processesText(i: MigInstanceSample): string {
+  return i.processes === null ? `unknown (${i.missing.processes?.code ?? '?'})` : String(i.processes.length);
 }
 
 function readingStatus(device: DeviceSample): Record<string, ReadingStatus> {
@@ -37,7 +91,7 @@ function readingStatus(device: DeviceSample): Record<string, ReadingStatus> {
     for (const field of reading.fields) reason ??= device.missing[field];
     out[reading.name] = {
       supported: reason === undefined,
-      reason: reason ? { code: reason.code, return_value: reason.returnValue, function: reason.function } : null,
+      reason: reasonJson(reason),
     };
   }
   return out;
@@ -71,6 +125,7 @@ export function infoDocument(probe: nvml.NvmlProbe, devices: DeviceSample[], moc
       memory_info_version: d.memoryInfoVersion,
       process_record_layout: d.processRecordLayout,
       process_count: d.processes?.length ?? null,
+      mig: migDocument(d.mig),
       readings: readingStatus(d),
     })),
   };
@@ -116,16 +171,9 @@ export function infoText(probe: nvml.NvmlProbe, devices: DeviceSample[]): string
     row('uuid', d.uuid ?? 'unknown');
     const ids = d.pciDeviceId === null ? '' : `  (device ${hex(d.pciDeviceId >>> 16, 4)}, vendor ${hex(d.pciDeviceId & 0xffff, 4)})`;
     row('pci', `${d.pciBusId ?? 'unknown'}${ids}`);
-    if (d.memoryTotalBytes !== null) {
-      const parts = [`${formatBytes(d.memoryTotalBytes)} total`];
-      if (d.memoryUsedBytes !== null) parts.push(`${formatBytes(d.memoryUsedBytes)} used`);
-      if (d.memoryReservedBytes !== null) parts.push(`${formatBytes(d.memoryReservedBytes)} reserved`);
-      if (d.memoryFreeBytes !== null) parts.push(`${formatBytes(d.memoryFreeBytes)} free`);
-      row('memory', `${parts.join(', ')}  (memory info v${d.memoryInfoVersion ?? '?'})`);
-    } else {
-      row('memory', 'unknown');
-    }
+    row('memory', d.memoryTotalBytes === null && d.missing.memoryTotalBytes ? `unknown (${d.missing.memoryTotalBytes.code})` : memoryText(d));
     if (d.processes !== null) row('processes', `${d.processes.length}  (records: ${d.processRecordLayout ?? '?'})`);
+    if (d.mig !== null) migText(d.mig, row);
     const status = readingStatus(d);
     const supported = Object.entries(status).filter(([, r]) => r.supported).map(([name]) => name);
     const unsupported = Object.entries(status)

@@ -87,12 +87,13 @@ export class VramGuard extends EventEmitter<GuardEvents> {
     const report = (this.report = new Reporter((event, payload) => (this.emit as (e: string, p: unknown) => boolean)(event, payload), options.logger));
     const ledger = this.ledger;
     const lifecycle = (this.lifecycle = new Lifecycle(clock, report, this.options.drainTimeout));
-    this.watermarks = monitor ? new WatermarkSubscription(monitor, this.deviceIndex, [limits.softBytes, limits.hardBytes]) : null;
+    this.watermarks = monitor ? new WatermarkSubscription(monitor, this.deviceIndex, [limits.softBytes, limits.hardBytes], setup.migUuid) : null;
     const meter = (this.meter = new Meter(
       scope,
       {
         monitor,
         deviceIndex: this.deviceIndex,
+        migUuid: setup.migUuid,
         nvmlReason: setup.nvmlReason,
         clock,
         deviceLost: () => this.deviceLost,

@@ -8,6 +8,7 @@ import { type Clock, waitAtMost } from './clock';
 import { type PerProcessProblem, perProcessProblem, processTree, type ScopeOption, sumPids } from './scope';
 import type { GuardMonitor, Measurement, ScopeInForce } from './types';
 import type { DeviceSample } from '../types';
+import { migDeviceView } from '../mig';
 
 /** How long NVML must list only foreign pids before the meter believes it reports host PIDs. */
 export const HOST_PID_CONFIRM_MS = 5000;
@@ -23,6 +24,8 @@ export interface PendingReturn {
 export interface MeterSources {
   monitor: GuardMonitor | null;
   deviceIndex: number;
+  /** A MIG target: the guarded device is this MIG device of deviceIndex's GPU. */
+  migUuid?: string | null;
   /** Why NVML is unavailable (ledger mode), for the reason shown in status(). */
   nvmlReason: string | null;
   clock: Clock;
@@ -57,6 +60,8 @@ export class Meter {
   private hostPidsSince: number | null = null;
   private pending: PendingReturn[] = [];
   private readonly readTree: () => number[];
+  /** MIG device views of the monitor's samples (the same view for the same sample). */
+  private readonly migViews = new WeakMap<DeviceSample, DeviceSample>();
   /** perProcessProblem of the last sample looked at (it makes a syscall per listed pid). */
   private problemMemo: { device: DeviceSample; pids: readonly number[]; problem: PerProcessProblem | null } | null = null;
 
@@ -83,7 +88,13 @@ export class Meter {
 
   /** The latest sample of the guarded device (no NVML call). */
   device(): DeviceSample | null {
-    return this.sources.monitor?.latest()?.devices.find((d) => d.index === this.sources.deviceIndex) ?? null;
+    const device = this.sources.monitor?.latest()?.devices.find((d) => d.index === this.sources.deviceIndex) ?? null;
+    const migUuid = this.sources.migUuid;
+    // A monitor that shows the board (not already the MIG device): the MIG device's view, once per sample.
+    if (!device || !migUuid || device.uuid?.toLowerCase() === migUuid.toLowerCase()) return device;
+    let view = this.migViews.get(device);
+    if (!view) this.migViews.set(device, (view = migDeviceView(device, migUuid)));
+    return view;
   }
 
   /** Scope usage now, less disposes still on their way back. Pure: changes nothing. */

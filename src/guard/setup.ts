@@ -1,7 +1,8 @@
 // Start-up: the guard's device and monitor (a fake one given, a Sampler of its own, or none: the
 // ledger), and its limits. One identity read at most; nothing here runs after construction.
 import { InvalidOptionError } from '../errors';
-import { isDeviceSelector, resolveDeviceSelector, selectorIndex, type DeviceSelector } from '../devices';
+import { isDeviceSelector, resolveDeviceTarget, selectorIndex, type DeviceSelector } from '../devices';
+import { findMigInstance } from '../mig';
 import * as nvml from '../nvml';
 import { Sampler } from '../sampler';
 import { parseQuotaSize, type GuardOptions } from './options';
@@ -12,6 +13,8 @@ export interface MonitorSetup {
   /** The guard started the monitor (a Sampler) and closes it. */
   ownsMonitor: boolean;
   deviceIndex: number;
+  /** The MIG device guarded (a MIG- UUID given as device): its memory and processes count, not the board's. */
+  migUuid: string | null;
   /** The device's total memory, when known (percent quotas need it). */
   totalBytes: number | null;
   /** Why NVML is unavailable (ledger mode); null otherwise. */
@@ -26,7 +29,7 @@ export function openMonitor(options: { device?: unknown; monitor?: GuardMonitor;
   }
   if (options.monitor) {
     const devices = options.monitor.latest()?.devices ?? null;
-    const index = resolveDeviceSelector(
+    const { index, migUuid } = resolveDeviceTarget(
       device,
       {
         deviceCount: devices === null ? null : devices.length,
@@ -38,22 +41,25 @@ export function openMonitor(options: { device?: unknown; monitor?: GuardMonitor;
       'device',
     );
     const known = devices?.find((d) => d.index === index);
-    return { monitor: options.monitor, ownsMonitor: false, deviceIndex: index, totalBytes: known?.memoryTotalBytes ?? null, nvmlReason: null };
+    const totalBytes = (migUuid && known ? findMigInstance(known, migUuid)?.memoryTotalBytes : known?.memoryTotalBytes) ?? null;
+    return { monitor: options.monitor, ownsMonitor: false, deviceIndex: index, migUuid, totalBytes, nvmlReason: null };
   }
   if (nvml.available({ libraryPath: options.libraryPath })) {
     // Start-up only: one read to check the device and learn its total.
     const { snapshot } = nvml.readOnce({ libraryPath: options.libraryPath });
-    const index = resolveDeviceSelector(device, { deviceCount: snapshot.devices.length, identities: () => snapshot.devices }, 'device');
+    const { index, migUuid } = resolveDeviceTarget(device, { deviceCount: snapshot.devices.length, identities: () => snapshot.devices }, 'device');
     const found = snapshot.devices.find((d) => d.index === index)!;
-    const monitor = new Sampler({ interval: options.intervalMs, devices: [index], libraryPath: options.libraryPath }).start();
-    return { monitor, ownsMonitor: true, deviceIndex: index, totalBytes: found.memoryTotalBytes, nvmlReason: null };
+    // A MIG target: the sampler shows that MIG device in its GPU's place.
+    const monitor = new Sampler({ interval: options.intervalMs, devices: [migUuid ?? index], libraryPath: options.libraryPath }).start();
+    const totalBytes = migUuid ? (findMigInstance(found, migUuid)?.memoryTotalBytes ?? null) : found.memoryTotalBytes;
+    return { monitor, ownsMonitor: true, deviceIndex: index, migUuid, totalBytes, nvmlReason: null };
   }
   const nvmlReason = nvml.unavailableReason({ libraryPath: options.libraryPath });
   const index = selectorIndex(device as DeviceSelector);
   if (index === null) {
     throw new InvalidOptionError('device', `cannot find GPU ${String(device)}: NVML is unavailable (${nvmlReason})`);
   }
-  return { monitor: null, ownsMonitor: false, deviceIndex: index, totalBytes: null, nvmlReason };
+  return { monitor: null, ownsMonitor: false, deviceIndex: index, migUuid: null, totalBytes: null, nvmlReason };
 }
 
 /** How a quota value was given, for messages: "30GiB", or 90% with what it came to. */

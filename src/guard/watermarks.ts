@@ -13,6 +13,8 @@ export class WatermarkSubscription {
     private readonly monitor: GuardMonitor,
     private readonly device: number,
     private readonly thresholds: readonly number[],
+    /** A MIG target: the watermarks sum that MIG device's bytes. */
+    private readonly migUuid: string | null = null,
   ) {}
 
   /** Watches `pids` (summed), or the device's used bytes when undefined. No-op when unchanged. */
@@ -24,7 +26,7 @@ export class WatermarkSubscription {
     } else {
       for (const w of this.subscriptions) w.remove();
       this.subscriptions = this.thresholds.map((thresholdBytes) =>
-        this.monitor.watch({ device: this.device, thresholdBytes, pids: pids ? [...pids] : undefined }),
+        this.monitor.watch({ device: this.device, thresholdBytes, pids: pids ? [...pids] : undefined, ...(this.migUuid ? { migUuid: this.migUuid } : {}) }),
       );
     }
     this.mode = mode;

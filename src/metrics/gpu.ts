@@ -11,6 +11,7 @@ import type { Registry, RegistryContentType } from 'prom-client';
 
 import { ProcessDirectory } from '../proc';
 import type { DeviceSample, Snapshot, SystemInfo } from '../types';
+import { registerMigMetrics } from './mig';
 import { snakeCase } from './naming';
 import { promClient } from './prom';
 
@@ -233,6 +234,8 @@ export function registerGpuMetrics(registry: Registry, state: ExporterState): vo
       },
     });
   }
+
+  registerMigMetrics(registry, latest, (device) => state.labels(device));
 
   if (state.options.processes) {
     for (const spec of PROCESS_GAUGES) {

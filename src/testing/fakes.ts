@@ -107,6 +107,7 @@ export class FakeMonitor extends EventEmitter {
         processUtilizationFresh: true,
         utilizationSamplesRejected: 0,
         utilizationSamplesRejectedTotal: 0,
+        mig: null,
         sampledAt: now,
         readDurationMs: 0,
         missing: {},

@@ -29,6 +29,16 @@ export interface MockProcess {
   name?: string | null;
 }
 
+/** One MIG device (compute instance); its processes are the device's with its gpuInstanceId/computeInstanceId. */
+export interface MockMigInstance {
+  /** "MIG-…"; default derived from the device index and the ids. */
+  uuid?: string;
+  name?: string;
+  gpuInstanceId: number;
+  computeInstanceId?: number;
+  memory: { total: number; reserved?: number; otherUsed?: number };
+}
+
 export interface MockDevice {
   name?: string;
   uuid?: string;
@@ -54,6 +64,8 @@ export interface MockDevice {
   cudaComputeCapability?: { major?: number; minor?: number } | null;
   architecture?: number | null;
   migMode?: boolean | null;
+  /** MIG devices by index (null: no compute instance at that index), handed out while migMode is true. */
+  migInstances?: Array<MockMigInstance | null>;
   lost?: boolean;
   /** While lost, nvmlDeviceGetHandleByIndex_v2 fails with GPU_IS_LOST too. */
   handleLost?: boolean;

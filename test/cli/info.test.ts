@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { MIG_A, MIG_B, migGpu } from '../native/mig-scenario';
 import { CliProcess, GiB, mockDevice, root, runCli, ScenarioDir, twoGpus } from './helpers';
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
@@ -156,6 +157,7 @@ describe('the example scenarios shipped in examples/scenarios/', () => {
     'consumer-rtx4090.json': { gpus: 1, name: 'NVIDIA GeForce RTX 4090' },
     'gpu-lost.json': { gpus: 2, name: 'NVIDIA A100-SXM4-40GB' },
     'legacy-driver-470-t4.json': { gpus: 1, name: 'Tesla T4' },
+    'a100-mig.json': { gpus: 1, name: 'NVIDIA A100-SXM4-80GB' },
   };
 
   it('are all there, and load', async () => {
@@ -167,6 +169,18 @@ describe('the example scenarios shipped in examples/scenarios/', () => {
       expect(info.devices).toHaveLength(gpus);
       expect(info.devices[0]!.name).toBe(name);
     }
+  });
+
+  it('a100-mig.json: three MIG devices, their processes, an unprivileged reader', async () => {
+    const info = JSON.parse((await runCli(['info', '--mock', join(examples, 'a100-mig.json'), '--json'])).stdout) as InfoJson & {
+      devices: Array<{ mig: { instances: Array<{ gpu_instance_id: number; process_count: number }> } }>;
+    };
+    expect(info.devices[0]!.readings.memory).toMatchObject({ supported: false, reason: { code: 'NO_PERMISSION' } });
+    expect(info.devices[0]!.mig.instances.map((i) => [i.gpu_instance_id, i.process_count])).toEqual([
+      [1, 1],
+      [5, 2],
+      [6, 0],
+    ]);
   });
 
   it('the 8-GPU server runs several inference processes', async () => {
@@ -189,4 +203,32 @@ describe('the example scenarios shipped in examples/scenarios/', () => {
       cli.kill();
     }
   });
+});
+
+it('MIG: the MIG devices under their GPU (JSON and text); the unprivileged parent says NO_PERMISSION; --device takes a MIG- UUID', async () => {
+  const scenario = dir.write('mig.json', { unprivileged: true, devices: [mockDevice(0, 80), migGpu(1)] });
+  const json = JSON.parse((await runCli(['info', '--mock', scenario, '--json'])).stdout) as InfoJson & {
+    devices: Array<{ mig: { mode: string; pending_mode: string; instances: Array<Record<string, unknown>> | null } | null }>;
+  };
+  const [plain, gpu] = json.devices;
+  expect(plain!.mig).toBeNull();
+  expect(plain!.readings.mig).toMatchObject({ supported: false, reason: { code: 'NOT_SUPPORTED', function: 'nvmlDeviceGetMigMode' } });
+  expect(gpu!.readings.memory).toMatchObject({ supported: false, reason: { code: 'NO_PERMISSION' } });
+  expect(gpu!.readings.processes).toMatchObject({ supported: false, reason: { code: 'NO_PERMISSION' } });
+  expect(gpu!.mig).toMatchObject({ mode: 'enabled', pending_mode: 'enabled' });
+  expect(gpu!.mig!.instances).toEqual([
+    expect.objectContaining({ mig_index: 0, uuid: MIG_A, gpu_instance_id: 1, compute_instance_id: 0, memory_total_bytes: 40 * GiB, process_count: 3 }),
+    expect.objectContaining({ mig_index: 2, uuid: MIG_B, gpu_instance_id: 2, memory_total_bytes: 20 * GiB, memory_used_bytes: 7 * GiB, process_count: 1 }),
+  ]);
+
+  const text = await runCli(['info', '--mock', scenario, '--device', MIG_B]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).not.toMatch(/^GPU 0/m); // the MIG device's GPU only
+  expect(text.stdout).toMatch(/^ {2}memory {8}unknown \(NO_PERMISSION\)$/m);
+  expect(text.stdout).toMatch(/^ {2}MIG {11}enabled, 2 MIG devices$/m);
+  expect(text.stdout).toContain(`  MIG 2         ${MIG_B}  (GPU instance 2, compute instance 0)\n    memory      20.0 GiB total, 7.0 GiB used, 0 B reserved, 13.0 GiB free  (memory info v2)\n    processes   1\n`);
+
+  const unknown = await runCli(['info', '--mock', scenario, '--device', 'MIG-nope']);
+  expect(unknown.code).not.toBe(0);
+  expect(unknown.stderr).toContain(`no MIG device MIG-nope (this machine has ${MIG_A} on GPU 1; ${MIG_B} on GPU 1)`);
 });

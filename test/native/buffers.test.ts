@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import * as nvml from '../../src/nvml';
 import { mockDevice, type MockNvml } from '../../src/testing';
-import { useMock } from '../helpers';
+import { useMock, NOT_MIG_CAPABLE } from '../helpers';
 
 let mock: MockNvml | undefined;
 afterEach(() => mock?.cleanup());
@@ -18,7 +18,7 @@ describe('buffers', () => {
     }));
     mock = useMock({ processUtilizationPeriodMs: 1, devices: [mockDevice(0, 80, { processes })] });
     const d = nvml.readOnce().snapshot.devices[0]!;
-    expect(d.missing).toEqual({});
+    expect(d.missing).toEqual(NOT_MIG_CAPABLE);
     expect(d.processes).toHaveLength(150);
     expect(d.processes!.map((p) => p.pid)).toEqual(processes.map((p) => p.pid));
     expect(d.processes!.map((p) => p.usedBytes)).toEqual(processes.map((p) => p.usedBytes));

@@ -5,7 +5,7 @@ import { InvalidOptionError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
 import { Sampler } from '../../src/sampler';
 import type { MockNvml } from '../../src/testing';
-import { GiB, twoGpuScenario, useMock } from '../helpers';
+import { GiB, twoGpuScenario, useMock, NOT_MIG_CAPABLE } from '../helpers';
 
 let mock: MockNvml;
 beforeAll(() => {
@@ -115,7 +115,7 @@ describe('system and device fields', () => {
     expect(d0.missing.powerUsageWatts?.function).toBe('nvmlDeviceGetPowerUsage');
     expect(d0.memoryUsedBytes).toBe(6 * GiB);
     expect(d0.processes).toHaveLength(2);
-    expect(snapshot.devices[1]?.missing).toEqual({});
+    expect(snapshot.devices[1]?.missing).toEqual(NOT_MIG_CAPABLE);
   });
 
   it('reads chosen devices by index or UUID', () => {

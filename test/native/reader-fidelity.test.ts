@@ -8,7 +8,7 @@ import * as nvml from '../../src/nvml';
 import { Sampler } from '../../src/sampler';
 import { mockDevice, type MockNvml, type MockScenario } from '../../src/testing';
 import type { Snapshot } from '../../src/types';
-import { GiB, useMock } from '../helpers';
+import { GiB, useMock, NOT_MIG_CAPABLE } from '../helpers';
 
 let mock: MockNvml | undefined;
 afterEach(() => mock?.cleanup());
@@ -98,7 +98,7 @@ it('says what decided the _v3 record size: symbols overrule a version string the
 it('a MIG-enabled parent read without privileges says NO_PERMISSION, not zero', () => {
   mock = useMock({ unprivileged: true, devices: [mockDevice(0), mockDevice(1, 80, { migMode: true })] });
   const [plain, parent] = nvml.readOnce().snapshot.devices;
-  expect(plain!.missing).toEqual({});
+  expect(plain!.missing).toEqual(NOT_MIG_CAPABLE);
   expect(parent!.memoryUsedBytes).toBeNull();
   expect(parent!.missing.memoryUsedBytes).toMatchObject({ code: 'NO_PERMISSION' });
   expect(parent!.processes).toBeNull();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidOptionError } from '../../src/errors';
 import { Sampler, type WatermarkCrossing } from '../../src/sampler';
 import { readMockStats, type MockNvml } from '../../src/testing';
-import { GiB, twoGpuScenario, useMock, waitFor } from '../helpers';
+import { GiB, twoGpuScenario, useMock, waitFor, NOT_MIG_CAPABLE } from '../helpers';
 
 let mock: MockNvml;
 beforeAll(() => {
@@ -115,7 +115,7 @@ describe('Sampler', () => {
     const snapshot = await b.next();
     expect(snapshot.devices.map((d) => d.index)).toEqual([1]);
     expect(snapshot.devices[0]!.memoryUsedBytes).toBe(8 * GiB);
-    expect(snapshot.devices[0]!.missing).toEqual({});
+    expect(snapshot.devices[0]!.missing).toEqual(NOT_MIG_CAPABLE);
     b.close();
     expect(a.running || b.running).toBe(false);
   });

@@ -8,6 +8,7 @@ import { SnapshotDecoder } from '../../src/native-snapshot';
 import type { MockNvml, MockScenario } from '../../src/testing';
 import { twoGpuScenario, useMock, waitFor } from '../helpers';
 import { Sampler } from '../../src/sampler';
+import { migGpu } from './mig-scenario';
 
 let mock: MockNvml | undefined;
 afterEach(() => {
@@ -43,6 +44,29 @@ const failures: Array<[string, string]> = [
 ];
 
 describe('packed snapshots', () => {
+  it('MIG devices decode the same both ways: listed, unlistable, with failed readings, mode unknown', () => {
+    const { compiled, generic } = decoders();
+    const cases: Array<MockScenario['errors']> = [
+      [],
+      [{ function: 'nvmlDeviceGetMigDeviceHandleByIndex', return: 'UNKNOWN' }],
+      [{ function: 'nvmlDeviceGetGpuInstanceId', return: 'NO_PERMISSION' }],
+      [{ function: 'nvmlDeviceGetRunningProcessDetailList', return: 'UNKNOWN', count: 2 }],
+      [{ function: 'nvmlDeviceGetMigMode', return: 'UNKNOWN' }],
+    ];
+    for (const errors of cases) {
+      const scenario = twoGpuScenario();
+      scenario.devices[1] = migGpu(1);
+      scenario.errors = errors;
+      const { numbers, strings } = packed(scenario);
+      const a = compiled.decode(numbers, strings);
+      const b = generic.decode(numbers, strings);
+      const context = JSON.stringify(errors);
+      expect(a, context).toEqual(b);
+      expect(JSON.stringify(a), `${context}: same key order`).toBe(JSON.stringify(b));
+      if (errors!.length === 0) expect(a.devices[1]!.mig!.instances).toHaveLength(2);
+    }
+  });
+
   it('the compiled decoder and the layout loop build the same objects', () => {
     const { compiled, generic } = decoders();
     expect(compiled.isCompiled).toBe(true);

@@ -823,6 +823,101 @@ static void test_era(const char *driver, int cudaVersion, size_t v3stride) {
   EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
 }
 
+/* MIG (eras 470 on): MIG device handles by index, what they answer, and the parent's privileges. */
+static void test_mig(void) {
+  record_t records[MAX_RECORDS];
+  nvmlDevice_t d0, d1, m0, m2, found;
+  nvmlMemory_t memory;
+  unsigned int u = 0, u2 = 0;
+  char text[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+  int n;
+  TMP_PATH(control, "mig.control");
+  TMP_PATH(unprivileged, "mig-unprivileged.json");
+
+  current_test = "mig";
+  write_file(control, "");
+  use_scenario(scenario_path("mig.json"), control);
+  if (!INIT_OK()) return;
+  d0 = handle(0);
+  d1 = handle(1);
+  EXPECT_RC(p_nvmlDeviceGetMigMode(d0, &u, &u2), NVML_SUCCESS);
+  EXPECT_U64(u, NVML_DEVICE_MIG_ENABLE);
+  EXPECT_RC(p_nvmlDeviceGetMaxMigDeviceCount(d0, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 7);
+  EXPECT_RC(p_nvmlDeviceGetMaxMigDeviceCount(d1, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 0); /* MIG-capable, disabled */
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 0, &m0), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 1, &found), NVML_ERROR(NOT_FOUND));
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 2, &m2), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 7, &found), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d1, 0, &found), NVML_ERROR(NOT_FOUND));
+  CHECK(m0 != m2 && m0 != d0);
+
+  EXPECT_RC(p_nvmlDeviceIsMigDeviceHandle(m0, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 1);
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("MIG-11111111-2222-3333-4444-555555555555", &found), NVML_SUCCESS);
+  CHECK(found == m0);
+  EXPECT_RC(p_nvmlDeviceGetHandleByUUID("MIG-00000000-0000-0000-0000-000000000000", &found), NVML_ERROR(NOT_FOUND));
+  EXPECT_RC(p_nvmlDeviceGetDeviceHandleFromMigDeviceHandle(m2, &found), NVML_SUCCESS);
+  CHECK(found == d0);
+  EXPECT_RC(p_nvmlDeviceGetGpuInstanceId(m2, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 2);
+  EXPECT_RC(p_nvmlDeviceGetComputeInstanceId(m2, &u), NVML_SUCCESS);
+  EXPECT_U64(u, 1);
+  EXPECT_RC(p_nvmlDeviceGetUUID(m0, text, sizeof text), NVML_SUCCESS);
+  EXPECT_STR(text, "MIG-11111111-2222-3333-4444-555555555555");
+  EXPECT_RC(p_nvmlDeviceGetUUID(m2, text, sizeof text), NVML_SUCCESS);
+  EXPECT_CONTAINS(text, "MIG-"); /* derived: the scenario left it out */
+  EXPECT_RC(p_nvmlDeviceGetName(m2, text, sizeof text), NVML_SUCCESS);
+  EXPECT_STR(text, "NVIDIA A100-SXM4-80GB MIG 2g.20gb");
+
+  /* The instance's own memory (v1: used includes its reservation) and processes. */
+  EXPECT_RC(p_nvmlDeviceGetMemoryInfo(m0, &memory), NVML_SUCCESS);
+  EXPECT_U64(memory.total, 42949672960ULL);
+  EXPECT_U64(memory.used, 268435456ULL + 67108864ULL + 3000003ULL);
+  EXPECT_U64(memory.free, memory.total - memory.used);
+  n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, m0, 16, records);
+  CHECKF(n == 2 && records[0].pid == 2001 && records[1].pid == 2002, "instance 1/0 lists %d processes", n);
+  if (p_nvmlDeviceGetComputeRunningProcesses_v2) {
+    n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses_v2, m2, 24, records);
+    CHECKF(n == 1 && records[0].pid == 2003 && records[0].gpuInstanceId == 2, "instance 2/1 lists %d processes", n);
+  }
+  n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, d0, 16, records);
+  CHECKF(n == 3, "the privileged parent lists every instance's processes, got %d", n);
+
+  /* What a MIG handle does not answer. */
+  EXPECT_RC(p_nvmlDeviceGetTemperature(m0, NVML_TEMPERATURE_GPU, &u), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetMigMode(m0, &u, &u2), NVML_ERROR(NOT_SUPPORTED));
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(m0, 0, &found), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlDeviceGetGpuInstanceId(d0, &u), NVML_ERROR(INVALID_ARGUMENT));
+
+  /* A lost parent loses its MIG handles; MIG switched off makes them invalid. */
+  append_text(control, "{\"op\":\"loseDevice\",\"device\":0}\n");
+  settle();
+  EXPECT_RC(p_nvmlDeviceGetUUID(m0, text, sizeof text), NVML_ERROR(GPU_IS_LOST));
+  append_text(control, "{\"op\":\"recoverDevice\",\"device\":0}\n{\"op\":\"setDevice\",\"device\":0,\"migMode\":false}\n");
+  settle();
+  EXPECT_RC(p_nvmlDeviceGetUUID(m0, text, sizeof text), NVML_ERROR(INVALID_ARGUMENT));
+  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+
+  /* Unprivileged: the MIG-enabled parent refuses memory and processes, its instances answer. */
+  write_file(unprivileged, "{\"unprivileged\":true,\"devices\":[{\"migMode\":true,\"memory\":{\"total\":1000},"
+                           "\"migInstances\":[{\"gpuInstanceId\":3,\"memory\":{\"total\":500}}],"
+                           "\"processes\":[{\"pid\":7,\"usedBytes\":100,\"gpuInstanceId\":3,\"computeInstanceId\":0}]}]}");
+  use_scenario(unprivileged, NULL);
+  if (!INIT_OK()) return;
+  d0 = handle(0);
+  EXPECT_RC(p_nvmlDeviceGetMemoryInfo(d0, &memory), NVML_ERROR(NO_PERMISSION));
+  u = 0;
+  EXPECT_RC(p_nvmlDeviceGetComputeRunningProcesses(d0, &u, NULL), NVML_ERROR(NO_PERMISSION));
+  EXPECT_RC(p_nvmlDeviceGetMigDeviceHandleByIndex(d0, 0, &m0), NVML_SUCCESS);
+  EXPECT_RC(p_nvmlDeviceGetMemoryInfo(m0, &memory), NVML_SUCCESS);
+  EXPECT_U64(memory.used, 100);
+  n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, m0, 16, records);
+  CHECKF(n == 1 && records[0].pid == 7, "unprivileged instance lists %d processes", n);
+  EXPECT_RC(p_nvmlShutdown(), NVML_SUCCESS);
+}
+
 /* The scenario's era must be the library's own. */
 static void test_era_mismatch(const char *own) {
   TMP_PATH(path, "other-era.json");
@@ -1290,6 +1385,24 @@ static void test_validation_edges(void) {
        "$.timeline[0].ops[0].processes: setDevice cannot replace processes"},
       {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"atMs\":0,\"ops\":[{\"op\":\"loseDevice\",\"device\":3}]}]}",
        "$.timeline[0].ops[0].device: device index 3 is out of range (the scenario has 1 device)"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"uuid\":\"GPU-1\",\"gpuInstanceId\":1,\"memory\":{\"total\":1}}]}]}",
+       "$.devices[0].migInstances[0].uuid: a MIG device's uuid starts with \"MIG-\", got \"GPU-1\""},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"gpuInstanceId\":1,\"memory\":{\"total\":1}},"
+       "{\"gpuInstanceId\":1,\"memory\":{\"total\":1}}]}]}",
+       "$.devices[0].migInstances[1]: duplicate MIG instance 1/0 on device 0"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"gpuInstanceId\":1,\"memory\":{\"total\":4}},"
+       "{\"gpuInstanceId\":2,\"memory\":{\"total\":7}}]}]}",
+       "$.devices[0].migInstances[1].memory.total: the MIG instances' totals exceed device 0 (\"Mock GPU 0\")'s total 10 bytes"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"gpuInstanceId\":1,\"memory\":{\"total\":4}}],"
+       "\"processes\":[{\"pid\":5,\"usedBytes\":5,\"gpuInstanceId\":1,\"computeInstanceId\":0}]}]}",
+       "$.devices[0].migInstances[0].memory: MIG instance 1/0 on device 0 (\"Mock GPU 0\") is over-committed"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"gpuInstanceId\":1,\"memory\":{\"total\":4}}],"
+       "\"processes\":[{\"pid\":5,\"gpuInstanceId\":9,\"computeInstanceId\":0}]}]}",
+       "$.devices[0].processes[0]: pid 5 is in MIG instance 9/0, which device 0 (\"Mock GPU 0\") lacks"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[null,null,null,null,null,null,null,null]}]}",
+       "$.devices[0].migInstances: at most 7 MIG devices, got 8"},
+      {"{\"devices\":[{\"memory\":{\"total\":10},\"migInstances\":[{\"memory\":{\"total\":4}}]}]}",
+       "$.devices[0].migInstances[0]: missing required key \"gpuInstanceId\""},
       {"{\"devices\":[{\"memory\":{\"total\":1}}],\"timeline\":[{\"at\":0,\"ops\":[]}]}",
        "$.timeline[0].at: unknown key (expected one of: atMs, ops)"},
   };
@@ -1461,6 +1574,7 @@ int main(int argc, char **argv) {
     test_uninitialized();
     test_era(kEras[eraIndex].driver, kEras[eraIndex].cuda, kEras[eraIndex].v3stride);
     test_era_mismatch(eraName);
+    if (kEras[eraIndex].number >= 470000) test_mig();
     if (kEras[eraIndex].number == 580000) {
       test_init_failures();
       test_refcount_and_reread();

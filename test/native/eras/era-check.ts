@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as nvml from '../../../src/nvml';
 import { mockDevice, type MockEra, type MockNvml } from '../../../src/testing';
 import { GiB, useMock } from '../../helpers';
+import { expectMigInstances, migGpu } from '../mig-scenario';
 
 export interface EraExpectations {
   driverVersion: string;
@@ -46,6 +47,7 @@ export function checkEra(era: MockEra, expected: EraExpectations): void {
             { pid: 4646, usedBytes: 256 * MiB, type: 'mps' },
           ],
         }),
+        migGpu(1),
       ],
     });
   });
@@ -91,6 +93,16 @@ export function checkEra(era: MockEra, expected: EraExpectations): void {
               [null, null],
             ],
       );
+    });
+
+    it(expected.absent.includes('nvmlDeviceGetMigMode') ? 'has no MIG: the reason is the missing symbol' : 'reads each MIG device through its own handle', () => {
+      const gpu = nvml.readOnce().snapshot.devices[1]!;
+      if (expected.absent.includes('nvmlDeviceGetMigMode')) {
+        expect(gpu.mig).toBeNull();
+        expect(gpu.missing.mig).toMatchObject({ code: 'FUNCTION_NOT_FOUND', function: 'nvmlDeviceGetMigMode' });
+        return;
+      }
+      expectMigInstances(gpu, expected.memoryInfoVersion, expected.processRecordLayout);
     });
   });
 }
