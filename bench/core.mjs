@@ -10,7 +10,7 @@
 //                 builds the objects), against the raw C loop's pass back to back from the same run.
 //
 // run(ctx) returns a section for bench/run.mjs: { id, title, results, tables }.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +23,8 @@ import { formatNs } from './lib/table.mjs';
 const execFileAsync = promisify(execFile);
 
 export const id = 'core';
+/** The driver era the timed rounds run on: the newest, whose entry points DeviceReader prefers. */
+const BENCH_ERA = '580';
 export const title = 'Sampling pass, latest() and snapshot conversion';
 
 /** Settings: the full run, and --quick for a smoke test of the harness. */
@@ -149,6 +151,7 @@ async function comparePasses(ctx, mock, s) {
     sameWork.rawProcesses === sameWork.samplerProcesses && sameWork.rawWithSmUtil === sameWork.samplerWithSmUtil;
   if (!sameWork.ok) ctx.log(`core: WARNING: the two sides did not see the same processes: ${JSON.stringify(sameWork)}`);
   return {
+    era: BENCH_ERA,
     intervalMs: s.intervalMs,
     roundMs: s.roundMs,
     passesPerRound: passes,
@@ -173,12 +176,15 @@ async function comparePasses(ctx, mock, s) {
 
 /**
  * Checks, through the mock's call statistics, that the raw loop and the sampler make the same NVML calls
- * per pass: each side runs a few passes, the mock writes its per-thread call counts, and the counts are
- * put per pass (nvmlDeviceGetUtilizationRates is called once per device per pass on both sides).
- * Calls made less than once per pass (handles, the identity, set-up) are left out.
+ * per pass on every driver era the mock imitates (each era exports other entry points: DeviceReader takes
+ * the newest it finds and falls back, and so must the raw loop). Per era: the bench scenario on that era's
+ * library, each side runs a few passes, the mock writes its per-thread call counts, and the counts are
+ * put per pass (nvmlDeviceGetUtilizationRates is called once per device per pass on both sides). Calls
+ * made less than once per pass (handles, the identity, set-up, a fall-back's first refused call) are left
+ * out. The sampler runs in a child process per era: a process loads one NVML library.
  */
-async function compareCalls(ctx, mock, s) {
-  const { readMockStats } = ctx.testing;
+async function compareCalls(ctx, s) {
+  const { readMockStats, createMockNvml, MOCK_ERAS } = ctx.testing;
   const busiestThread = (stats) =>
     Object.entries(stats.callsByThread).sort(
       ([, a], [, b]) => Object.values(b).reduce((x, y) => x + y, 0) - Object.values(a).reduce((x, y) => x + y, 0),
@@ -193,35 +199,51 @@ async function compareCalls(ctx, mock, s) {
     }
     return { thread, passes: Math.round(passes), counts };
   };
-  const statsAfter = async (name, ms) => {
-    await sleep(ms);
+  // Asks for the statistics until the busiest thread has made enough passes (a loaded machine can start
+  // a child late), then stops the child.
+  const PASSES = 20;
+  const countCalls = async (mock, name, child) => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     const path = join(ctx.tmpdir, `vramguard-bench-stats-${process.pid}-${name}.json`);
-    mock.control.requestStats(path);
-    let stats;
-    await until(() => (stats = readMockStats(path)) !== undefined, 'the mock to write its call statistics');
-    rmSync(path, { force: true });
-    return stats;
+    try {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`bench: ${name} exited (${child.exitCode}) before ${PASSES} passes`);
+        if (Date.now() > deadline) throw new Error(`bench: ${name}: no call statistics of ${PASSES} passes in 15 s`);
+        await sleep(PASSES * s.intervalMs);
+        // A request written before the child's mock opened the control file is not seen: ask again.
+        mock.control.requestStats(path);
+        let stats;
+        const asked = Date.now();
+        while ((stats = readMockStats(path)) === undefined && Date.now() - asked < 1000) await sleep(5);
+        const counted = stats === undefined ? undefined : perPass(stats);
+        if (counted !== undefined && counted.passes >= PASSES) return counted;
+      }
+    } finally {
+      rmSync(path, { force: true });
+      child.kill('SIGTERM');
+      await exited;
+    }
   };
-  const runMs = 30 * s.intervalMs;
-  const child = rawRound(ctx, mock, { passes: 60, intervalMs: s.intervalMs, warmupPasses: 0 });
-  let raw;
-  try {
-    raw = perPass(await statsAfter('raw', runMs));
-  } finally {
-    await child;
+  const eras = [];
+  for (const era of MOCK_ERAS) {
+    const mock = createMockNvml({ ...benchScenario(ctx.testing), era });
+    try {
+      const rawArgs = [mock.libraryPath, '--passes', '100000', '--warmup', '0', '--interval-ms', String(s.intervalMs)];
+      const raw = await countCalls(mock, `raw-${era}`, spawn(ctx.rawLoopPath, rawArgs, { env: { ...process.env, ...mock.env }, stdio: 'ignore' }));
+      const childArgs = [join(ctx.root, 'bench', 'lib', 'sampler-child.cjs'), String(s.intervalMs), '60000'];
+      const childEnv = { ...process.env, ...mock.env, VRAMGUARD_ENTRY: join(ctx.root, 'dist', 'cjs', 'index.js') };
+      const native = await countCalls(mock, `sampler-${era}`, spawn(process.execPath, childArgs, { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] }));
+      const functions = [...new Set([...Object.keys(raw.counts), ...Object.keys(native.counts)])].sort();
+      const table = functions.map((fn) => ({ function: fn, raw: raw.counts[fn] ?? 0, sampler: native.counts[fn] ?? 0 }));
+      const ok = table.every((row) => row.raw === row.sampler);
+      if (!ok) ctx.log(`core: WARNING: era ${era}: the raw loop and the sampler do not make the same calls per pass`);
+      eras.push({ era, ok, rawThread: raw.thread, samplerThread: native.thread, passes: { raw: raw.passes, sampler: native.passes }, perPass: table });
+    } finally {
+      mock.cleanup();
+    }
   }
-  const sampler = new ctx.vramguard.Sampler({ interval: s.intervalMs, libraryPath: mock.libraryPath }).start();
-  let native;
-  try {
-    native = perPass(await statsAfter('sampler', runMs));
-  } finally {
-    sampler.close();
-  }
-  const functions = [...new Set([...Object.keys(raw.counts), ...Object.keys(native.counts)])].sort();
-  const table = functions.map((fn) => ({ function: fn, raw: raw.counts[fn] ?? 0, sampler: native.counts[fn] ?? 0 }));
-  const ok = table.every((row) => row.raw === row.sampler);
-  if (!ok) ctx.log(`core: WARNING: the raw loop and the sampler do not make the same calls per pass`);
-  return { ok, rawThread: raw.thread, samplerThread: native.thread, perPass: table };
+  return { ok: eras.every((e) => e.ok), eras };
 }
 
 // ---- 2. latest() cached ----------------------------------------------------------------------------
@@ -296,13 +318,13 @@ async function conversion(ctx, mock, s) {
 
 export async function run(ctx) {
   const s = settings(ctx.quick);
-  const mock = ctx.testing.createMockNvml(benchScenario(ctx.testing));
+  const mock = ctx.testing.createMockNvml({ ...benchScenario(ctx.testing), era: BENCH_ERA });
   mock.activate();
   try {
     ctx.log(`core: ${s.rounds} rounds of ${s.roundMs} ms at a ${s.intervalMs} ms interval (raw C loop vs sampler)`);
     const passes = await comparePasses(ctx, mock, s);
     ctx.log('core: checking both sides make the same NVML calls per pass (mock call statistics)');
-    passes.sameCalls = await compareCalls(ctx, mock, s);
+    passes.sameCalls = await compareCalls(ctx, s);
     ctx.log('core: latest() on the cached path');
     const latest = await cachedLatest(ctx, mock, s);
     ctx.log('core: converting a fresh snapshot');
@@ -326,7 +348,7 @@ function tables(passes, latest, convert) {
   const ns = formatNs;
   const right = (title) => ({ title, align: 'right' });
   const perRound = {
-    title: `Sampling pass, ${passes.devices} devices x ${passes.processesPerDevice} processes, every ${passes.intervalMs} ms (per-round medians)`,
+    title: `Sampling pass, ${passes.devices} devices x ${passes.processesPerDevice} processes, every ${passes.intervalMs} ms, driver era ${passes.era} (per-round medians)`,
     columns: [{ title: 'round' }, right('raw C loop'), right('sampler'), right('ratio'), right('sampler passes seen')],
     rows: passes.rounds.map((r, i) => [
       String(i + 1),
@@ -352,8 +374,15 @@ function tables(passes, latest, convert) {
       `same work: ${passes.sameWork.rawProcesses} / ${passes.sameWork.samplerProcesses} processes (raw / sampler), ` +
         `${passes.sameWork.rawWithSmUtil} / ${passes.sameWork.samplerWithSmUtil} with SM utilization, fresh utilization on ` +
         `${(passes.sameWork.rawFreshUtilizationShare * 100).toFixed(0)}% / ${(passes.sameWork.samplerFreshUtilizationShare * 100).toFixed(0)}% of passes`,
-      `same NVML calls per pass (mock call statistics): ${passes.sameCalls.ok ? 'yes' : 'NO'}, ` +
-        passes.sameCalls.perPass.map((row) => `${row.function.replace(/^nvmlDevice(Get)?/, '')} ${row.raw}`).join(', '),
+      `same NVML calls per pass (mock call statistics), per driver era: ` +
+        passes.sameCalls.eras.map((e) => `${e.era} ${e.ok ? 'yes' : 'NO'}`).join(', '),
+      ...passes.sameCalls.eras
+        .filter((e) => e.era === BENCH_ERA || !e.ok)
+        .map(
+          (e) =>
+            `  era ${e.era} calls per pass (raw / sampler): ` +
+            e.perPass.map((row) => `${row.function.replace(/^nvmlDevice(Get)?/, '')} ${row.raw}/${row.sampler}`).join(', '),
+        ),
     ],
   };
   const js = {
