@@ -28,6 +28,12 @@
  *                                      within 0-100, newer than lastSeen and not in the future), newest
  *                                      sample per pid, each held 2 s after it was accepted
  *
+ * Beside the passes, like the sampler's LostGpuWatcher (native/lost_gpu_watcher.cc), a second thread waits
+ * for critical XID events (nvmlEventSetWait_v2, 100 ms at a time) on the devices that support them, set
+ * up with the same calls (nvmlEventSetCreate, then per device nvmlDeviceGetHandleByIndex_v2,
+ * nvmlDeviceGetSupportedEventTypes and nvmlDeviceRegisterEvents); without a device that supports them
+ * there is no such thread, on either side.
+ *
  * The identity (UUID, name, PCI info) is read once per device by the sampler, not per pass: it is not
  * part of the steady-state pass and is not read here. Like DevicePass::Read, this loop reads the wall clock
  * once per pass (the utilization checks and the hold need it); where the sampler also reads the monotonic
@@ -39,14 +45,16 @@
  *   --passes N     timed passes (default 1000)
  *   --warmup N     untimed passes first (default 3; the first one acquires the handles)
  *   --interval-ms  start a pass every MS milliseconds, like the sampler thread (default 0: back to back)
- * Prints one JSON object: {passes, medianNs, p90Ns, p99Ns, meanNs, ...} (also p10Ns, minNs, maxNs and what
- * the last pass saw, so that a caller can check both sides did the same work).
+ * Prints one JSON object: {passes, medianNs, p90Ns, p99Ns, meanNs, ...} (also p10Ns, minNs, maxNs, what
+ * the last pass saw and whether the event thread ran, so that a caller can check both sides did the same
+ * work).
  *
- * Build: cc -O2 -std=c11 -Inative bench/raw_nvml_loop.c -o bench/out/raw_nvml_loop -ldl
+ * Build: cc -O2 -std=c11 -pthread -Inative bench/raw_nvml_loop.c -o bench/out/raw_nvml_loop -ldl
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +88,11 @@ static struct {
   vg_fn_nvmlDeviceGetRunningProcessDetailList detailList;
   vg_fn_nvmlDeviceGetProcessesUtilizationInfo utilizationInfo;
   vg_fn_nvmlDeviceGetConfComputeMemSizeInfo confComputeMemSize; /* looked up only: DriverTraits evidence */
+  vg_fn_nvmlEventSetCreate eventSetCreate;
+  vg_fn_nvmlDeviceGetSupportedEventTypes supportedEventTypes;
+  vg_fn_nvmlDeviceRegisterEvents registerEvents;
+  vg_fn_nvmlEventSetWait_v2 eventSetWait;
+  vg_fn_nvmlEventSetFree eventSetFree;
 } nvml;
 
 static const char *const kListNames[3][3] = {
@@ -572,6 +585,58 @@ static void read_device(device_t *d, uint64_t nowUs) {
   if (!d->lost && read_processes(d)) read_process_utilization(d, nowUs);
 }
 
+/* ---- The critical-XID watcher thread, as LostGpuWatcher ------------------------------------------------ */
+
+static struct {
+  nvmlEventSet_t set;
+  pthread_t thread;
+  volatile int stop; /* read by the watcher between waits of at most 100 ms */
+  int running;
+} watcher;
+
+static void *watch_events(void *unused) {
+  (void)unused;
+  while (!__atomic_load_n(&watcher.stop, __ATOMIC_ACQUIRE)) {
+    nvmlEventData_t data;
+    memset(&data, 0, sizeof data);
+    const nvmlReturn_t rc = nvml.eventSetWait(watcher.set, &data, 100);
+    if (rc != NVML_SUCCESS && rc != NVML_TIMEOUT) {
+      struct timespec pause = {0, 100000000L}; /* a failing wait must not spin */
+      nanosleep(&pause, NULL);
+    }
+  }
+  return NULL;
+}
+
+static void start_watcher(unsigned deviceCount) {
+  if (nvml.eventSetCreate == NULL || nvml.registerEvents == NULL || nvml.eventSetWait == NULL || nvml.eventSetFree == NULL) {
+    return;
+  }
+  if (nvml.eventSetCreate(&watcher.set) != NVML_SUCCESS || watcher.set == NULL) return;
+  int registered = 0;
+  for (unsigned i = 0; i < deviceCount; ++i) {
+    nvmlDevice_t handle = NULL;
+    if (nvml.handleByIndex(i, &handle) != NVML_SUCCESS) continue;
+    unsigned long long supported = nvmlEventTypeXidCriticalError;
+    if (nvml.supportedEventTypes != NULL && nvml.supportedEventTypes(handle, &supported) != NVML_SUCCESS) continue;
+    if ((supported & nvmlEventTypeXidCriticalError) == 0) continue;
+    if (nvml.registerEvents(handle, nvmlEventTypeXidCriticalError, watcher.set) == NVML_SUCCESS) registered++;
+  }
+  if (registered == 0 || pthread_create(&watcher.thread, NULL, watch_events, NULL) != 0) {
+    nvml.eventSetFree(watcher.set);
+    return;
+  }
+  watcher.running = 1;
+}
+
+static void stop_watcher(void) {
+  if (!watcher.running) return;
+  __atomic_store_n(&watcher.stop, 1, __ATOMIC_RELEASE);
+  pthread_join(watcher.thread, NULL);
+  nvml.eventSetFree(watcher.set);
+  watcher.running = 0;
+}
+
 /* ---- Timing ------------------------------------------------------------------------------------------ */
 
 static uint64_t now_ns(void) {
@@ -644,6 +709,11 @@ int main(int argc, char **argv) {
   lookup(handle, "nvmlDeviceGetRunningProcessDetailList", &nvml.detailList, 0);
   lookup(handle, "nvmlDeviceGetProcessesUtilizationInfo", &nvml.utilizationInfo, 0);
   lookup(handle, "nvmlDeviceGetConfComputeMemSizeInfo", &nvml.confComputeMemSize, 0);
+  lookup(handle, "nvmlEventSetCreate", &nvml.eventSetCreate, 0);
+  lookup(handle, "nvmlDeviceGetSupportedEventTypes", &nvml.supportedEventTypes, 0);
+  lookup(handle, "nvmlDeviceRegisterEvents", &nvml.registerEvents, 0);
+  lookup(handle, "nvmlEventSetWait_v2", &nvml.eventSetWait, 0);
+  lookup(handle, "nvmlEventSetFree", &nvml.eventSetFree, 0);
 
   nvmlReturn_t rc = nvml.init();
   if (rc != NVML_SUCCESS) {
@@ -668,6 +738,8 @@ int main(int argc, char **argv) {
   }
   device_t *devices = xrealloc(NULL, deviceCount * sizeof *devices);
   for (unsigned i = 0; i < deviceCount; ++i) device_init(&devices[i], i, v3Records32);
+
+  start_watcher(deviceCount);
 
   uint64_t *durations = xrealloc(NULL, (size_t)passes * sizeof *durations);
   const uint64_t intervalNs = (uint64_t)(intervalMs * 1e6);
@@ -704,13 +776,14 @@ int main(int argc, char **argv) {
   qsort(durations, (size_t)passes, sizeof *durations, compare_u64);
   printf("{\"passes\":%ld,\"medianNs\":%.1f,\"p10Ns\":%llu,\"p90Ns\":%llu,\"p99Ns\":%llu,\"meanNs\":%.1f,"
          "\"minNs\":%llu,\"maxNs\":%llu,\"devices\":%u,\"intervalMs\":%g,\"processesLastPass\":%zu,"
-         "\"processesWithSmUtilLastPass\":%zu,\"freshUtilizationPasses\":%ld,\"driverVersion\":\"%s\"}\n",
+         "\"processesWithSmUtilLastPass\":%zu,\"freshUtilizationPasses\":%ld,\"eventThread\":%s,\"driverVersion\":\"%s\"}\n",
          passes, median_of(durations, (size_t)passes), (unsigned long long)percentile_of(durations, (size_t)passes, 10),
          (unsigned long long)percentile_of(durations, (size_t)passes, 90),
          (unsigned long long)percentile_of(durations, (size_t)passes, 99), sum / (double)passes,
          (unsigned long long)durations[0], (unsigned long long)durations[passes - 1], deviceCount, intervalMs, processes,
-         withUtilization, freshUtilizationPasses, driver);
+         withUtilization, freshUtilizationPasses, watcher.running ? "true" : "false", driver);
 
+  stop_watcher();
   nvml.shutdown();
   for (unsigned i = 0; i < deviceCount; ++i) {
     free(devices[i].records);
