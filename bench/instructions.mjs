@@ -40,7 +40,11 @@ export async function run(ctx) {
   const readerLoop = buildReaderLoop(ctx.root);
   const dir = mkdtempSync(join(tmpdir(), 'vramguard-instr-'));
   const scenario = join(dir, 'scenario.json');
-  writeFileSync(scenario, JSON.stringify(benchScenario(ctx.testing)));
+  // Critical XID events unsupported: the raw loop then starts no event-waiting thread (the sampler's
+  // lost-GPU watcher, which reader_loop does not run), whose polling of the mock would count with the
+  // wall time valgrind takes, not with the passes.
+  const events = [{ function: 'nvmlDeviceGetSupportedEventTypes', return: 'NOT_SUPPORTED' }];
+  writeFileSync(scenario, JSON.stringify({ ...benchScenario(ctx.testing), era: '580', errors: events }));
   const library = ctx.testing.mockLibraryPath();
   const env = { ...process.env, VRAMGUARD_MOCK_SCENARIO: scenario, VRAMGUARD_MOCK_CONTROL: join(dir, 'control') };
   try {

@@ -2,7 +2,7 @@
 //   dist/cjs        node scripts/build-ts.mjs (tsc), called directly rather than through npm so that no
 //                   npm pre-hook (such as a "prebuild" script) runs with it
 //   the addon       npx node-gyp rebuild -> build/Release/vramguard.node and build/Release/mock/
-//   the raw C loop  cc -O2 -std=c11 -Inative bench/raw_nvml_loop.c -o bench/out/raw_nvml_loop -ldl
+//   the raw C loop  cc -O2 -std=c11 -pthread -Inative bench/raw_nvml_loop.c -o bench/out/raw_nvml_loop -ldl
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ export function buildRawLoop(root, { force = false, log = console.error } = {}) 
   const newest = Math.max(mtime(join(root, source)), mtime(join(root, 'native', 'nvml_api.h')));
   mkdirSync(join(root, 'bench', 'out'), { recursive: true });
   if (force || mtime(join(root, binary)) < newest) {
-    run(process.env.CC || 'cc', ['-O2', '-std=c11', '-Inative', source, '-o', binary, '-ldl'], root, log);
+    run(process.env.CC || 'cc', ['-O2', '-std=c11', '-pthread', '-Inative', source, '-o', binary, '-ldl'], root, log);
   }
   return join(root, binary);
 }
