@@ -48,9 +48,15 @@ const moves = setInterval(() => {
   );
 }, 1000);
 const nextTimer = setInterval(() => {
-  sampler.next().then(() => {
-    nexts += 1;
-  });
+  sampler.next().then(
+    () => {
+      nexts += 1;
+    },
+    (error) => {
+      // A next() still pending when the soak closes the sampler rejects with ClosedError, as documented.
+      if (error.code !== 'CLOSED') throw error;
+    },
+  );
 }, 100);
 
 const samples = [];
