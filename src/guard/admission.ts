@@ -136,7 +136,6 @@ export class Admission {
       const figures = this.free(m);
       const free = figures.free;
       const now = clock.now();
-      const views = this.parts.victims(now);
       const decision = decideAdmission({
         needBytes: need,
         freeBytes: free,
@@ -144,7 +143,10 @@ export class Admission {
         canWait: this.parts.sampling,
         hardBytes: limits.hardBytes,
         scopeBytes: m.scopeBytes,
-        sessions: options.victims ? views.filter((v) => options.victims!.has(v.id)) : views,
+        sessions: () => {
+          const views = this.parts.victims(now);
+          return options.victims ? views.filter((v) => options.victims!.has(v.id)) : views;
+        },
         now,
       });
       if (decision.kind === 'admit') {

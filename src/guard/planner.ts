@@ -59,8 +59,11 @@ export interface AdmissionInput<T extends Candidate> {
   canWait: boolean;
   hardBytes: number;
   scopeBytes: number;
-  /** The sessions admission may evict (views with their predictions). */
-  sessions: readonly T[];
+  /**
+   * The sessions admission may evict (views with their predictions), or a function that builds them:
+   * called only when the need does not fit as it is (most admissions never look at a victim).
+   */
+  sessions: readonly T[] | (() => readonly T[]);
   /** The clock's time (idle times for the order). */
   now: number;
 }
@@ -79,7 +82,7 @@ export function decideAdmission<T extends Candidate>(input: AdmissionInput<T>): 
   const { needBytes: need, freeBytes: free } = input;
   if (need <= free) return { kind: 'admit' };
   if (need > input.hardBytes) return { kind: 'refuse', why: 'larger than the hard limit' };
-  const victims = victimOrder(input.sessions, input.now);
+  const victims = victimOrder(typeof input.sessions === 'function' ? input.sessions() : input.sessions, input.now);
   const evictableBytes = sumBytes(victims);
   const returning = input.canWait ? input.returningBytes : 0;
   if (need > free + returning + evictableBytes) {

@@ -177,6 +177,20 @@ describe('admission decision', () => {
     expect(decideAdmission({ ...base, canWait: true })).toEqual({ kind: 'wait' });
     expect(decideAdmission({ ...base, canWait: false })).toEqual({ kind: 'evict', victim: idle });
   });
+
+  it('builds the victims (given as a function) only when the need does not fit as it is', () => {
+    const idle: Candidate = { id: 'a', bytes: 8 * GiB, state: 'loaded', busy: 0, pinned: false, priority: 0, lastUsedAt: 0, nextUseInMs: null, reloadMs: null };
+    let built = 0;
+    const sessions = () => {
+      built += 1;
+      return [idle];
+    };
+    const base = { now: NOW, canWait: false, returningBytes: 0, hardBytes: 24 * GiB, scopeBytes: 16 * GiB, sessions };
+    expect(decideAdmission({ ...base, needBytes: 4 * GiB, freeBytes: 8 * GiB })).toEqual({ kind: 'admit' });
+    expect(built).toBe(0);
+    expect(decideAdmission({ ...base, needBytes: 12 * GiB, freeBytes: 8 * GiB })).toEqual({ kind: 'evict', victim: idle });
+    expect(built).toBe(1);
+  });
 });
 
 describe('relief decision', () => {
