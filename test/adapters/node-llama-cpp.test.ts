@@ -212,8 +212,8 @@ describe('vramguard/node-llama-cpp', () => {
     };
     // Started together, measured apart: neither load sees the other's memory.
     const [a, b] = await Promise.all([
-      runtime.measuredLoad(allocate(300, 3), () => null),
-      runtime.measuredLoad(allocate(500, 5), () => null),
+      runtime.readings.load(allocate(300, 3), () => null),
+      runtime.readings.load(allocate(500, 5), () => null),
     ]);
     expect([a.bytes, b.bytes]).toEqual([300, 500]);
     await guard.close();
@@ -231,14 +231,14 @@ describe('vramguard/node-llama-cpp', () => {
       return bytes;
     };
     // Alone: the reading is the use's growth.
-    await expect(runtime.measuredUse(grow(64))).resolves.toEqual({ result: 64, grownBytes: 64 });
+    await expect(runtime.readings.use(grow(64))).resolves.toEqual({ result: 64, grownBytes: 64 });
     // Two at once: neither reading can tell its own growth from the other's.
-    const [a, b] = await Promise.all([runtime.measuredUse(grow(10)), runtime.measuredUse(grow(20))]);
+    const [a, b] = await Promise.all([runtime.readings.use(grow(10)), runtime.readings.use(grow(20))]);
     expect([a.grownBytes, b.grownBytes]).toEqual([null, null]);
     // A load during a use spoils the use's reading (the load's own is taken, and counts both).
     let finishUse!: () => void;
-    const use = runtime.measuredUse(() => new Promise<void>((resolve) => (finishUse = resolve)));
-    const load = await runtime.measuredLoad(grow(300), () => null);
+    const use = runtime.readings.use(() => new Promise<void>((resolve) => (finishUse = resolve)));
+    const load = await runtime.readings.load(grow(300), () => null);
     finishUse();
     expect([(await use).grownBytes, load.bytes]).toEqual([null, 300]);
     // A backend that cannot be read: no figure, and the use still resolves.
@@ -247,7 +247,7 @@ describe('vramguard/node-llama-cpp', () => {
       llama: { ...backend, getVramState: () => Promise.reject(new Error('no backend')) } as unknown as Llama,
       releaseIdleContexts: false,
     });
-    await expect(broken.measuredUse(async () => 'done')).resolves.toEqual({ result: 'done', grownBytes: undefined });
+    await expect(broken.readings.use(async () => 'done')).resolves.toEqual({ result: 'done', grownBytes: undefined });
     expect(new LlamaGuard({ guard, llama: tiny.llama }).measuresEvaluations).toBe(false); // 'ram': nothing to read
     await guard.close();
   });
