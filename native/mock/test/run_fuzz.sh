@@ -21,7 +21,7 @@ mkdir -p "$out/corpus"
 cp "$here"/fuzz-corpus/* "$out/corpus/"
 "$CLANGXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root/native" "$here/fuzz_scenario.cc" "$root/native/mock/json.cc" "$root/native/mock/catalog.cc" \
-  "$root/native/mock/scenario.cc" "$root/native/mock/scenario_fields.cc" -o "$out/fuzz_scenario"
+  "$root/native/mock/scenario.cc" "$root/native/mock/scenario_checks.cc" "$root/native/mock/scenario_fields.cc" -o "$out/fuzz_scenario"
 echo "== fuzzing the scenario and control-file parsers for ${seconds}s"
 ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_scenario" -max_total_time="$seconds" -timeout=10 -max_len=4096 \
   -print_final_stats=1 "$out/corpus"
