@@ -1,7 +1,7 @@
 // A MIG device seen as a device: the parent's sample with the instance's UUID, memory and processes, so
 // that the guard, the ledger and the metrics account a MIG target on its own slice of the board. Pure.
 import type { NvmlReason } from './errors';
-import type { DeviceSample, MigInstanceSample, Snapshot } from './types';
+import type { DeviceSample, MigInstanceSample, ProcessSample, Snapshot } from './types';
 
 /** The instance of device with this UUID (case-insensitive), or undefined. */
 export function findMigInstance(device: DeviceSample, uuid: string): MigInstanceSample | undefined {
@@ -52,4 +52,38 @@ export function projectMigTargets(snapshot: Snapshot, targets: ReadonlyMap<numbe
       return uuid === undefined ? d : migDeviceView(d, uuid);
     }),
   };
+}
+
+/** A process of a device, with the MIG device it runs in (null on a GPU without MIG devices). */
+export interface AttributedProcess {
+  process: ProcessSample;
+  mig: MigInstanceSample | null;
+}
+
+/**
+ * Every process on the device, each once, with its MIG device: on a MIG-enabled GPU the MIG devices'
+ * lists (what an unprivileged reader gets; the parent's list, when readable, holds the same processes with
+ * their instance ids), then any process of the parent's list no MIG device listed, matched to a MIG device
+ * by its instance ids where one has them. A MIG device's view (migParentUuid set) is that MIG device's.
+ */
+export function attributedProcesses(device: DeviceSample): AttributedProcess[] {
+  const instances = device.mig?.mode.current === 'enabled' ? (device.mig.instances ?? []) : [];
+  if (device.migParentUuid !== undefined && device.migParentUuid !== null) {
+    const own = device.uuid === null ? undefined : findMigInstance(device, device.uuid);
+    return (device.processes ?? []).map((process) => ({ process, mig: own ?? null }));
+  }
+  const out: AttributedProcess[] = [];
+  const listed = new Set<number>(); // a process sees one MIG device (CUDA enumerates only one)
+  for (const mig of instances) {
+    for (const process of mig.processes ?? []) {
+      out.push({ process, mig });
+      listed.add(process.pid);
+    }
+  }
+  for (const process of device.processes ?? []) {
+    if (listed.has(process.pid)) continue;
+    const mig = instances.find((i) => i.gpuInstanceId !== null && i.gpuInstanceId === process.gpuInstanceId && i.computeInstanceId === process.computeInstanceId);
+    out.push({ process, mig: mig ?? null });
+  }
+  return out;
 }

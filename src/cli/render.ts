@@ -4,8 +4,10 @@
 import type { Colors } from 'picocolors/types';
 
 import { bar, type DrawContext, formatMemory, line, loadStyle, padEnd, padStart, type Segment, sparkline, type Style } from './draw';
-import type { DeviceSample, ProcessSample, Snapshot, SystemInfo } from '../types';
+import { attributedProcesses } from '../mig';
+import type { DeviceSample, MigInstanceSample, ProcessSample, Snapshot, SystemInfo } from '../types';
 import type { ProcessDirectory } from '../proc';
+import { migRowCount, migRows } from './render-mig';
 
 export type { Segment, Style } from './draw';
 
@@ -128,8 +130,8 @@ function fullBlock(device: DeviceSample, history: DeviceHistory | undefined, ctx
     title.push(['  '], [power(device), loadStyle(powerRatio(device), colors)]);
     if (device.smClockHertz !== null) title.push([`  SM ${Math.round(device.smClockHertz / 1e6)} MHz`]);
     if (device.memoryClockHertz !== null) title.push([`  MEM ${Math.round(device.memoryClockHertz / 1e6)} MHz`]);
-    const n = device.processes?.length;
-    if (n !== undefined) title.push([`  ${n} process${n === 1 ? '' : 'es'}`, colors.dim]);
+    const n = processCount(device);
+    if (n !== null) title.push([`  ${n} process${n === 1 ? '' : 'es'}`, colors.dim]);
   }
   const labelWidth = 8; // "   UTIL "
   // After the bar: the percentage, then (memory) used / total; sparklines start in one column.
@@ -155,7 +157,14 @@ function fullBlock(device: DeviceSample, history: DeviceHistory | undefined, ctx
     line(title, ctx),
     row('UTIL', util, '', history?.util ?? []),
     row('MEM', mem, memValue, history?.mem ?? []),
+    ...migRows(device, ctx, barCells),
   ];
+}
+
+/** Processes on the GPU, its MIG devices' included (their lists answer where the GPU's is NO_PERMISSION). */
+function processCount(device: DeviceSample): number | null {
+  const listed = device.processes !== null || (device.mig?.instances ?? []).some((i) => i.processes !== null);
+  return listed ? attributedProcesses(device).length : null;
 }
 
 /** "71.0/79.6 GiB": memory in a few columns, for the compact layout. */
@@ -209,6 +218,14 @@ function compactLine(device: DeviceSample, ctx: RenderContext, longestName: numb
 interface ProcessRow {
   gpu: number;
   process: ProcessSample;
+  /** The MIG device the process runs in, if any. */
+  mig: MigInstanceSample | null;
+}
+
+/** "  1   0": the GI and CI columns of a process in a MIG device ('-' for one on a whole GPU). */
+function instanceColumns(row: ProcessRow): string {
+  const id = (value: number | null | undefined) => (value === null || value === undefined ? '-' : String(value)).padStart(3);
+  return ` ${id(row.mig?.gpuInstanceId ?? row.process.gpuInstanceId)} ${id(row.mig?.computeInstanceId ?? row.process.computeInstanceId)}`;
 }
 
 function processTable(rows: ProcessRow[], lines: number, state: WatchState, ctx: RenderContext): string[] {
@@ -216,7 +233,9 @@ function processTable(rows: ProcessRow[], lines: number, state: WatchState, ctx:
   if (lines <= 0) return [];
   const out: string[] = [];
   const user = 10;
-  const fixed = ` GPU      PID  TYPE  ${'USER'.padEnd(user)}    GPU-MEM   SM%  `;
+  // GI and CI columns (as nvidia-smi's) only while some process runs in a MIG device.
+  const withMig = rows.some((r) => r.mig !== null);
+  const fixed = ` GPU${withMig ? '  GI  CI' : ''}      PID  TYPE  ${'USER'.padEnd(user)}    GPU-MEM   SM%  `;
   const head = `${fixed}COMMAND`;
   out.push(line([[head + ' '.repeat(Math.max(0, ctx.width - head.length)), colors.inverse]], ctx));
   if (lines === 1) return out;
@@ -226,12 +245,13 @@ function processTable(rows: ProcessRow[], lines: number, state: WatchState, ctx:
   }
   const room = lines - 1;
   const shown = rows.length > room ? rows.slice(0, room - 1) : rows;
-  for (const { gpu, process: p } of shown) {
+  for (const row of shown) {
+    const { gpu, process: p } = row;
     const who = state.directory.get(p.pid);
     out.push(
       line(
         [
-          [` ${String(gpu).padStart(3)}  ${String(p.pid).padStart(7)}  ${processType(p).padEnd(4)}  `],
+          [` ${String(gpu).padStart(3)}${withMig ? instanceColumns(row) : ''}  ${String(p.pid).padStart(7)}  ${processType(p).padEnd(4)}  `],
           [padEnd(who?.user ?? '-', user, ctx), who ? undefined : colors.dim],
           [`  ${(p.usedBytes === null ? 'N/A' : formatMemory(p.usedBytes)).padStart(9)}`],
           [`  ${(p.smUtilizationRatio === null ? 'N/A' : `${Math.round(p.smUtilizationRatio * 100)}%`).padStart(4)}  `, loadStyle(p.smUtilizationRatio, colors)],
@@ -256,20 +276,30 @@ export function renderFrame(state: WatchState, ctx: RenderContext): string[] {
   const devices = snapshot.devices;
   const rows: ProcessRow[] = [];
   for (const device of devices) {
-    for (const p of device.processes ?? []) rows.push({ gpu: device.index, process: p });
+    for (const { process, mig } of attributedProcesses(device)) rows.push({ gpu: device.index, process, mig });
   }
   rows.sort((a, b) => a.gpu - b.gpu || (b.process.usedBytes ?? -1) - (a.process.usedBytes ?? -1) || a.process.pid - b.process.pid);
 
   // Full blocks (3 lines per GPU) when they leave room for a process table of a few rows; else one line per GPU.
   const tableMin = Math.min(rows.length, 3) + 2; // blank line, header, rows
-  const full = 1 + devices.length * 3 + tableMin <= ctx.height && ctx.width >= 50;
+  const migLines = devices.reduce((n, d) => n + migRowCount(d), 0);
+  const full = 1 + devices.length * 3 + migLines + tableMin <= ctx.height && ctx.width >= 50;
   if (full) {
     for (const device of devices) lines.push(...fullBlock(device, state.history.get(device.index), ctx));
   } else {
     const room = ctx.height - 1;
     const fit = devices.length <= room ? devices.length : Math.max(0, room - 1);
     const longestName = Math.max(...devices.map((d) => ctx.stringWidth(shortName(d))));
-    for (const device of devices.slice(0, fit)) lines.push(compactLine(device, ctx, longestName));
+    // A GPU's MIG rows follow it while every GPU line and the rows so far still fit.
+    let left = fit < devices.length ? 0 : room - fit;
+    for (const device of devices.slice(0, fit)) {
+      lines.push(compactLine(device, ctx, longestName));
+      const mig = migRowCount(device);
+      if (mig > 0 && mig <= left) {
+        lines.push(...migRows(device, ctx, Math.max(3, Math.floor(ctx.width / 6))));
+        left -= mig;
+      }
+    }
     if (fit < devices.length) {
       lines.push(line([[`  … ${devices.length - fit} more GPUs: make the terminal taller`.replace('…', ctx.ascii ? '...' : '…'), ctx.colors.dim]], ctx));
     }
@@ -294,7 +324,7 @@ export function plainLine(device: DeviceSample, snapshot: Snapshot): string {
   if (device.lost) return `${time}  GPU ${device.index}  ${name}  LOST (${device.lostReason?.code ?? 'GPU_IS_LOST'})\n`;
   const mem = memoryRatio(device);
   const temperature = device.temperatureCelsius === null ? 'N/A' : `${Math.round(device.temperatureCelsius)}C`;
-  const n = device.processes?.length;
+  const n = processCount(device) ?? undefined;
   return (
     `${time}  GPU ${device.index}  ${name}  util ${percent(device.gpuUtilizationRatio)}` +
     `  mem ${memoryText(device)}${mem === null ? '' : ` (${percent(mem)})`}  temp ${temperature}  power ${power(device)}` +

@@ -1,9 +1,10 @@
-// `vramguard sample`: one record per device per sampling pass on stdout, as NDJSON or CSV.
+// `vramguard sample`: one record per device per sampling pass on stdout (and one per MIG device after
+// its GPU's), as NDJSON or CSV.
 import { Sampler } from '../sampler';
 import type { Snapshot } from '../types';
 import { type CommonOptions, EXIT_OK, onStopSignal, openNvml, passes, UsageError } from './common';
 import { MockWarnings } from './mock-warnings';
-import { FIELD_NAMES, fieldByName, type SampleField, SAMPLE_FIELDS } from './schema';
+import { deviceRecords, FIELD_NAMES, fieldByName, type SampleField, SAMPLE_FIELDS } from './schema';
 
 export type SampleFormat = 'ndjson' | 'csv';
 
@@ -39,12 +40,14 @@ export function csvCell(value: string | number | boolean | null): string {
 export function formatPass(snapshot: Snapshot, fields: readonly SampleField[], format: SampleFormat): string {
   let out = '';
   for (const device of snapshot.devices) {
-    if (format === 'csv') {
-      out += `${fields.map((f) => csvCell(f.read(device, snapshot))).join(',')}\n`;
-    } else {
-      const record: Record<string, unknown> = {};
-      for (const f of fields) record[f.name] = f.read(device, snapshot);
-      out += `${JSON.stringify(record)}\n`;
+    for (const mig of deviceRecords(device)) {
+      if (format === 'csv') {
+        out += `${fields.map((f) => csvCell(f.read(device, snapshot, mig))).join(',')}\n`;
+      } else {
+        const record: Record<string, unknown> = {};
+        for (const f of fields) record[f.name] = f.read(device, snapshot, mig);
+        out += `${JSON.stringify(record)}\n`;
+      }
     }
   }
   return out;

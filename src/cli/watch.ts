@@ -14,6 +14,8 @@ import { MockWarnings } from './mock-warnings';
 import { ProcessDirectory } from '../proc';
 import { checkNodeViewOptions, type NodeViewOptions, participantTable, type ParticipantRow, plainParticipantLine, readParticipants } from './participants';
 import { type DeviceHistory, plainLine, pushHistory, renderFrame, type WatchState } from './render';
+import { plainMigLines } from './render-mig';
+import { attributedProcesses } from '../mig';
 
 const ONE_COLUMN = /^[\u0020-\u007e\u00b0\u2026\u2580-\u259f]*$/;
 
@@ -56,7 +58,7 @@ async function plain(sampler: Sampler, options: NodeViewOptions, warnings: MockW
     for await (const snapshot of passes(sampler)) {
       warnings.report();
       const participants = readParticipants(snapshot, options).map((row) => plainParticipantLine(row, snapshot));
-      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot)).join('') + participants.join(''));
+      process.stdout.write(snapshot.devices.map((d) => plainLine(d, snapshot) + plainMigLines(d, snapshot)).join('') + participants.join(''));
     }
   } finally {
     removeSignals();
@@ -172,6 +174,6 @@ function update(state: WatchState, snapshot: Snapshot): void {
   state.snapshot = snapshot;
   pushHistory(state.history, snapshot);
   const pids: number[] = [];
-  for (const device of snapshot.devices) for (const p of device.processes ?? []) pids.push(p.pid);
+  for (const device of snapshot.devices) for (const { process } of attributedProcesses(device)) pids.push(process.pid);
   state.directory.refresh(pids);
 }

@@ -10,8 +10,10 @@
 import type { Registry, RegistryContentType } from 'prom-client';
 
 import { ProcessDirectory } from '../proc';
+import { attributedProcesses } from '../mig';
 import type { DeviceSample, Snapshot, SystemInfo } from '../types';
 import { registerMigMetrics } from './mig';
+import { type ProcessLabelSource, registerProcessMetrics } from './processes';
 import { snakeCase } from './naming';
 import { promClient } from './prom';
 
@@ -33,7 +35,7 @@ function isFailure(field: string, code: string): boolean {
 /** Identity fields: read once, so their absence is not counted on every pass. */
 const IDENTITY_FIELDS = new Set(['uuid', 'name', 'pciBusId', 'pciDeviceId']);
 
-export class ExporterState {
+export class ExporterState implements ProcessLabelSource {
   /** vramguard_nvml_errors_total, by "gpu\0field\0code". */
   readonly errors = new Map<string, { gpu: string; field: string; code: string; count: number }>();
   /** vramguard_gpu_lost_events_total, by gpu index. */
@@ -41,6 +43,8 @@ export class ExporterState {
   /** Identity per device index, remembered so a lost GPU keeps its labels. */
   readonly identities = new Map<number, { uuid: string; name: string; pciBusId: string }>();
   readonly directory = new ProcessDirectory();
+  /** MIG device UUID by "gpu/gpu instance/compute instance", as last listed (process series keep theirs). */
+  private readonly migUuids = new Map<string, string>();
   private lastSequence = -1;
   private wasLost = new Map<number, boolean>();
 
@@ -85,7 +89,12 @@ export class ExporterState {
         }
       }
       this.wasLost.set(device.index, device.lost);
-      if (this.options.processes) for (const p of device.processes ?? []) pids.push(p.pid);
+      for (const instance of device.mig?.instances ?? []) {
+        if (instance.uuid !== null && instance.gpuInstanceId !== null) {
+          this.migUuids.set(`${device.index}/${instance.gpuInstanceId}/${instance.computeInstanceId}`, instance.uuid);
+        }
+      }
+      if (this.options.processes) for (const { process } of attributedProcesses(device)) pids.push(process.pid);
     }
     if (this.options.processes) this.directory.refresh(pids);
   }
@@ -110,6 +119,14 @@ export class ExporterState {
 
   labels(device: DeviceSample): { gpu: string; uuid: string } {
     return { gpu: String(device.index), uuid: device.uuid ?? this.identities.get(device.index)?.uuid ?? '' };
+  }
+
+  command(pid: number): string {
+    return this.directory.get(pid)?.name ?? '';
+  }
+
+  migUuidOf(gpu: number, gpuInstanceId: number, computeInstanceId: number | null): string | undefined {
+    return this.migUuids.get(`${gpu}/${gpuInstanceId}/${computeInstanceId}`);
   }
 }
 
@@ -147,22 +164,6 @@ const DEVICE_GAUGES: ReadonlyArray<{ name: string; help: string; read: DeviceRea
     name: 'vramguard_gpu_processes',
     help: 'Processes using the GPU (compute, graphics and MPS lists merged by pid).',
     read: (d) => d.processes?.length ?? null,
-  },
-];
-
-const PROCESS_LABELS = ['gpu', 'uuid', 'pid', 'command'] as const;
-
-const PROCESS_GAUGES: ReadonlyArray<{ name: string; help: string; read: (p: NonNullable<DeviceSample['processes']>[number]) => number | null }> = [
-  { name: 'vramguard_process_memory_used_bytes', help: 'GPU memory a process uses, in bytes.', read: (p) => p.usedBytes },
-  {
-    name: 'vramguard_process_sm_utilization_ratio',
-    help: "Fraction of the GPU's SM time a process used over the driver's last samples (0..1).",
-    read: (p) => p.smUtilizationRatio,
-  },
-  {
-    name: 'vramguard_process_memory_utilization_ratio',
-    help: "Fraction of the GPU's memory-bandwidth time a process used over the driver's last samples (0..1).",
-    read: (p) => p.memoryUtilizationRatio,
   },
 ];
 
@@ -237,27 +238,7 @@ export function registerGpuMetrics(registry: Registry, state: ExporterState): vo
 
   registerMigMetrics(registry, latest, (device) => state.labels(device));
 
-  if (state.options.processes) {
-    for (const spec of PROCESS_GAUGES) {
-      new Gauge({
-        name: spec.name,
-        help: `${spec.help} Absent when NVML cannot attribute it.`,
-        labelNames: PROCESS_LABELS,
-        registers,
-        collect() {
-          this.reset();
-          for (const device of latest()?.devices ?? []) {
-            const base = state.labels(device);
-            for (const p of device.processes ?? []) {
-              const value = spec.read(p);
-              if (value === null) continue;
-              this.set({ ...base, pid: String(p.pid), command: state.directory.get(p.pid)?.name ?? '' }, value);
-            }
-          }
-        },
-      });
-    }
-  }
+  if (state.options.processes) registerProcessMetrics(registry, latest, state);
 
   new Counter({
     name: 'vramguard_nvml_errors_total',

@@ -3,9 +3,11 @@
 import { EventEmitter } from 'node:events';
 
 import { watermarkValue } from '../guard/scope';
+import { migDeviceView } from '../mig';
 import type { WatermarkSpec } from '../sampler';
-import type { DeviceSample, ProcessSample, Snapshot } from '../types';
+import type { DeviceSample, Snapshot } from '../types';
 import { type ByteSize, parseBytes } from '../units';
+import { type FakeMigInstanceState, type FakeMigState, fakeMigSample, processList, sumBytes } from './fake-mig';
 
 export interface FakeDeviceState {
   totalBytes: number;
@@ -15,6 +17,11 @@ export interface FakeDeviceState {
   processes?: Record<number, number | null>;
   lost?: boolean;
   uuid?: string;
+  /**
+   * MIG mode and MIG devices, as a MIG-capable GPU reports them (absent: the GPU cannot do MIG). The
+   * GPU's memory and process list include its MIG devices', as a privileged reader sees them.
+   */
+  mig?: FakeMigState;
 }
 
 interface FakeWatermark {
@@ -22,6 +29,7 @@ interface FakeWatermark {
   device: number;
   thresholdBytes: number;
   pids?: number[];
+  migUuid?: string;
   above: boolean | undefined;
 }
 
@@ -38,14 +46,14 @@ export class FakeMonitor extends EventEmitter {
 
   constructor(devices: FakeDeviceState[], options: { publish?: boolean } = {}) {
     super();
-    this.devices = devices.map((d) => ({ otherUsedBytes: 0, processes: {}, lost: false, ...d }));
+    this.devices = devices.map((d) => ({ otherUsedBytes: 0, processes: {}, lost: false, ...d, ...(d.mig ? { mig: copyMig(d.mig) } : {}) }));
     this.wasLost = this.devices.map(() => false);
     if (options.publish ?? true) this.publish();
   }
 
-  /** Changes a device's state (applies at the next publish()). */
+  /** Changes a device's state (applies at the next publish()); a new `mig` is a reconfiguration. */
   set(device: number, change: Partial<FakeDeviceState>): void {
-    Object.assign(this.devices[device]!, change);
+    Object.assign(this.devices[device]!, change, change.mig ? { mig: copyMig(change.mig) } : {});
   }
 
   /** Sets (or with null bytes and remove=true, removes) a process's bytes. */
@@ -57,9 +65,44 @@ export class FakeMonitor extends EventEmitter {
     delete this.devices[device]!.processes![pid];
   }
 
+  /** Sets a process's bytes in the MIG device `migUuid` (applies at the next publish()). */
+  setMigProcess(migUuid: string, pid: number, bytes: number | null): void {
+    this.migInstance(migUuid).processes[pid] = bytes;
+  }
+
+  removeMigProcess(migUuid: string, pid: number): void {
+    delete this.migInstance(migUuid).processes[pid];
+  }
+
+  /** The board's used bytes: its own processes and other use, and its MIG devices'. */
   usedBytes(device: number): number {
     const d = this.devices[device]!;
-    return (d.otherUsedBytes ?? 0) + Object.values(d.processes ?? {}).reduce<number>((sum, b) => sum + (b ?? 0), 0);
+    let used = (d.otherUsedBytes ?? 0) + sumBytes(d.processes);
+    for (const instance of this.enabledInstances(d)) used += this.migUsedBytes(instance.uuid);
+    return used;
+  }
+
+  /** A MIG device's used bytes. */
+  migUsedBytes(migUuid: string): number {
+    const instance = this.migInstance(migUuid);
+    return (instance.otherUsedBytes ?? 0) + sumBytes(instance.processes);
+  }
+
+  private enabledInstances(d: FakeDeviceState): FakeMigInstanceState[] {
+    return d.mig && (d.mig.mode ?? 'enabled') === 'enabled' ? d.mig.instances : [];
+  }
+
+  private migInstance(migUuid: string): FakeMigInstanceState & { processes: Record<number, number | null> } {
+    const wanted = migUuid.toLowerCase();
+    for (const d of this.devices) {
+      const instance = d.mig?.instances.find((i) => i.uuid.toLowerCase() === wanted);
+      if (instance) {
+        instance.processes ??= {};
+        return instance as FakeMigInstanceState & { processes: Record<number, number | null> };
+      }
+    }
+    const known = this.devices.flatMap((d) => d.mig?.instances.map((i) => i.uuid) ?? []);
+    throw new Error(`no fake MIG device ${migUuid} (the fake GPUs have ${known.length > 0 ? known.join(', ') : 'none'})`);
   }
 
   /** Publishes a snapshot of the current state: resolves next(), emits crossings and lost/recovered. */
@@ -68,19 +111,8 @@ export class FakeMonitor extends EventEmitter {
     const now = Date.now();
     const devices = this.devices.map((d, index): DeviceSample => {
       const used = this.usedBytes(index);
-      const processes: ProcessSample[] = Object.entries(d.processes ?? {})
-        .map(([pid, bytes]) => ({
-          pid: Number(pid),
-          usedBytes: bytes,
-          types: ['compute' as const],
-          gpuInstanceId: null,
-          computeInstanceId: null,
-          smUtilizationRatio: 0,
-          memoryUtilizationRatio: 0,
-          encoderUtilizationRatio: 0,
-          decoderUtilizationRatio: 0,
-        }))
-        .sort((a, b) => a.pid - b.pid);
+      // A privileged reader's list: the GPU's own processes, then its MIG devices' (with their instance ids).
+      const processes = [...processList(d.processes, null), ...this.enabledInstances(d).flatMap((i) => processList(i.processes, i))];
       const lostReason = d.lost ? { code: 'GPU_IS_LOST', returnValue: 15, function: 'nvmlDeviceGetMemoryInfo_v2' } : null;
       return {
         index,
@@ -107,10 +139,10 @@ export class FakeMonitor extends EventEmitter {
         processUtilizationFresh: true,
         utilizationSamplesRejected: 0,
         utilizationSamplesRejectedTotal: 0,
-        mig: null,
+        mig: d.mig && !d.lost ? fakeMigSample(d.mig) : null,
         sampledAt: now,
         readDurationMs: 0,
-        missing: {},
+        missing: d.lost && d.mig && lostReason ? { mig: lostReason } : {},
       };
     });
     const snapshot: Snapshot = { sequence: this.sequence, timestamp: now, passDurationMs: 0, devices };
@@ -124,7 +156,8 @@ export class FakeMonitor extends EventEmitter {
     });
     for (const w of [...this.watermarks.values()]) {
       const d = devices[w.device];
-      const value = d ? watermarkValue(d, w.pids) : null;
+      // As the Sampler: a watermark on a MIG device sums that MIG device's bytes or processes.
+      const value = d ? watermarkValue(w.migUuid ? migDeviceView(d, w.migUuid) : d, w.pids) : null;
       if (value === null) continue;
       const above = value > w.thresholdBytes;
       if (above === w.above) continue;
@@ -153,6 +186,7 @@ export class FakeMonitor extends EventEmitter {
       device: spec.device,
       thresholdBytes: parseBytes(spec.thresholdBytes),
       pids: spec.pids,
+      ...(spec.migUuid ? { migUuid: spec.migUuid } : {}),
       above: undefined,
     };
     this.watermarks.set(w.id, w);
@@ -174,14 +208,24 @@ export class FakeMonitor extends EventEmitter {
   }
 
   /** Registered watermarks (for assertions). */
-  watermarkList(): Array<{ device: number; thresholdBytes: number; pids?: number[] }> {
-    return [...this.watermarks.values()].map(({ device, thresholdBytes, pids }) => ({ device, thresholdBytes, pids }));
+  watermarkList(): Array<{ device: number; thresholdBytes: number; pids?: number[]; migUuid?: string }> {
+    return [...this.watermarks.values()].map(({ device, thresholdBytes, pids, migUuid }) => ({ device, thresholdBytes, pids, ...(migUuid ? { migUuid } : {}) }));
   }
 
   close(): void {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('fake monitor closed'));
   }
+}
+
+/** The test's MIG state, copied (the monitor changes its process maps), each MIG UUID checked. */
+function copyMig(mig: FakeMigState): FakeMigState {
+  for (const instance of mig.instances) {
+    if (typeof instance.uuid !== 'string' || !/^mig-/i.test(instance.uuid)) {
+      throw new Error(`fake MIG device uuid: expected "MIG-…", got ${JSON.stringify(instance.uuid)}`);
+    }
+  }
+  return { ...mig, instances: mig.instances.map((i) => ({ ...i, processes: { ...i.processes } })) };
 }
 
 /** A clock the test advances; timers run in time order, with microtasks flushed between them. */

@@ -249,3 +249,4 @@ export function mockDevice(index: number, gib = 80, extra: Partial<MockDevice> =
 
 export { FakeClock, FakeMonitor, flushMicrotasks } from './fakes';
 export type { FakeDeviceState } from './fakes';
+export type { FakeMigInstanceState, FakeMigState } from './fake-mig';

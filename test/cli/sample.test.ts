@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { CLI, cliEnv, CliProcess, GiB, mockDevice, runCli, ScenarioDir, twoGpus, withTimeout, WAIT_MS } from './helpers';
+import { MIG_A, MIG_B, migGpu } from '../native/mig-scenario';
+import { CLI, cliEnv, CliProcess, GiB, MiB, mockDevice, runCli, ScenarioDir, twoGpus, withTimeout, WAIT_MS } from './helpers';
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
 // a loaded two-core machine.
@@ -33,6 +34,13 @@ const SCHEMA = [
   'memory_clock_hertz',
   'process_count',
   'process_memory_used_bytes',
+  'mig_mode',
+  'mig_pending_mode',
+  'mig_instances_reason',
+  'mig_index',
+  'mig_uuid',
+  'gpu_instance_id',
+  'compute_instance_id',
 ];
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -112,6 +120,43 @@ describe('ndjson', () => {
       { gpu: 1, uuid: mockDevice(1).uuid },
       { gpu: 1, uuid: mockDevice(1).uuid },
     ]);
+  });
+});
+
+describe('MIG', () => {
+  it('a record per MIG device after its GPU: its memory and processes, ids named as in info --json, board readings null', async () => {
+    const mig = dir.write('mig.json', twoGpus({ unprivileged: true, devices: [mockDevice(0), migGpu(1)] }));
+    const r = await runCli(['sample', '--mock', mig, '--count', '1']);
+    expect(r.code).toBe(0);
+    const rows = ndjson(r.stdout);
+    expect(rows.map((row) => [row.gpu, row.mig_index])).toEqual([
+      [0, null],
+      [1, null],
+      [1, 0],
+      [1, 2],
+    ]);
+    for (const row of rows) expect(Object.keys(row)).toEqual(SCHEMA);
+    expect(rows[0]).toMatchObject({ mig_mode: null, mig_pending_mode: null, mig_uuid: null, gpu_instance_id: null });
+    const parent = migGpu(1).uuid;
+    // The board, unprivileged: its memory and processes NO_PERMISSION (null); its MIG devices listed.
+    expect(rows[1]).toMatchObject({ uuid: parent, mig_mode: 'enabled', mig_pending_mode: 'enabled', mig_instances_reason: null, memory_used_bytes: null, process_count: null });
+    expect(rows[1]!.temperature_celsius).not.toBeNull();
+    expect(rows[2]).toMatchObject({
+      sequence: rows[1]!.sequence,
+      uuid: parent,
+      mig_uuid: MIG_A,
+      gpu_instance_id: 1,
+      compute_instance_id: 0,
+      memory_total_bytes: 40 * GiB,
+      memory_used_bytes: 9 * GiB + 64 * MiB,
+      memory_reserved_bytes: 256 * MiB,
+      process_count: 3,
+      process_memory_used_bytes: 9 * GiB,
+      temperature_celsius: null,
+      power_usage_watts: null,
+      gpu_utilization_ratio: null,
+    });
+    expect(rows[3]).toMatchObject({ mig_uuid: MIG_B, gpu_instance_id: 2, memory_free_bytes: 13 * GiB, process_count: 1, process_memory_used_bytes: 7 * GiB });
   });
 });
 

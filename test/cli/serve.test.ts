@@ -249,7 +249,7 @@ describe('failures, lost GPUs and per-process series', () => {
         return valueOf(families, 'vramguard_process_sm_utilization_ratio', { pid: String(me) }) === 0.4 ? text : undefined;
       }, 'per-process utilization');
       const m = parseExposition(body);
-      const labels = { gpu: '0', uuid: mockDevice(0).uuid!, pid: String(me), command: comm };
+      const labels = { gpu: '0', uuid: mockDevice(0).uuid!, mig_uuid: '', pid: String(me), command: comm };
       expect(samples(m, 'vramguard_process_memory_used_bytes')).toEqual([{ name: 'vramguard_process_memory_used_bytes', labels, value: 3 * GiB }]);
       expect(valueOf(m, 'vramguard_process_memory_utilization_ratio', labels)).toBe(0.1);
       // A pid NVML cannot attribute memory to has no memory series (absent, not zero).

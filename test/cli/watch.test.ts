@@ -6,6 +6,7 @@ import { userInfo } from 'node:os';
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { MIG_A, MIG_B, migGpu } from '../native/mig-scenario';
 import { CLI, cliEnv, CliProcess, commandLineOf, GiB, mockDevice, ScenarioDir, tmuxPath, twoGpus, until } from './helpers';
 
 // Each test starts real CLI processes and waits for conditions (never fixed sleeps): generous limits for
@@ -324,5 +325,22 @@ describe('without a terminal', () => {
       cli.kill();
     }
   });
-});
 
+  it("follows a MIG-enabled GPU's line with a line per MIG device (the real reader on the mock, unprivileged)", async () => {
+    const scenario = dir.write('plain-mig.json', twoGpus({ unprivileged: true, devices: [mockDevice(0), migGpu(1)] }));
+    const cli = new CliProcess(['watch', '--mock', scenario, '--interval', '50ms']);
+    try {
+      const lines = () => cli.stdout.split('\n').slice(0, -1);
+      await cli.until(() => lines().length >= 4, 'one pass');
+      const [gpu0, gpu1, a, b] = lines().map((l) => l.slice(26)); // after the timestamp
+      expect(gpu0).toMatch(/^GPU 0 /);
+      // The board's memory is NO_PERMISSION unprivileged; its processes are its MIG devices'.
+      expect(gpu1).toMatch(/^GPU 1 .* mem N\/A .* 4 processes$/);
+      expect(a).toBe(`GPU 1  MIG 0  ${MIG_A}  GI 1 CI 0  mem 9.1 GiB / 40.0 GiB (23%)  3 processes`);
+      expect(b).toBe(`GPU 1  MIG 2  ${MIG_B}  GI 2 CI 0  mem 7.0 GiB / 20.0 GiB (35%)  1 process`);
+      expect(await cli.stop('SIGINT')).toEqual({ code: 0, signal: null });
+    } finally {
+      cli.kill();
+    }
+  });
+});

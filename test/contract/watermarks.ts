@@ -1,8 +1,10 @@
 // One watermark contract for both monitors the guard can have: FakeMonitor (vramguard/testing) and the
-// real Sampler on the mock NVML. Each file that runs it supplies a driver; the cases are the same.
+// real Sampler on the mock NVML. Each file that runs it supplies a driver; the cases are the same. GPU 1
+// is in MIG mode (mig-cases.ts: fakeMigGpu / mockMigGpu) for the MIG cases.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { WatermarkSpec } from '../../src/sampler';
+import { migCases, type MigDriver } from './mig-cases';
 
 export const GiB = 2 ** 30;
 /** Our pids on device 0. */
@@ -17,7 +19,7 @@ export interface Crossing {
   thresholdBytes: number;
 }
 
-export interface WatermarkDriver {
+export interface WatermarkDriver extends MigDriver {
   watch(spec: WatermarkSpec): { id: number; update(change: { thresholdBytes?: number; pids?: number[] }): void; remove(): void };
   onCrossing(listener: (crossing: Crossing) => void): void;
   /** Sets a process's bytes on device 0 (applies from the next evaluation). */
@@ -41,6 +43,8 @@ export function watermarkContract(name: string, makeDriver: () => Promise<Waterm
       driver.setProcess(A, 2 * GiB);
       driver.setProcess(B, 1 * GiB);
       driver.setProcess(C, 1 * GiB);
+      driver.setMigProcess(A, 2 * GiB);
+      driver.setMigProcess(B, 1 * GiB);
       await driver.settle();
     });
     afterEach(async () => {
@@ -117,5 +121,7 @@ export function watermarkContract(name: string, makeDriver: () => Promise<Waterm
       await driver.settle();
       expect(crossings).toEqual([]);
     });
+
+    migCases(() => ({ driver, crossings }), { A, B });
   });
 }
