@@ -307,7 +307,10 @@ static size_t pid_lower_bound(const void *array, size_t count, size_t size, unsi
 
 /* The process with this pid in the sorted list, inserted when new. */
 static process_t *process_for(device_t *d, unsigned pid) {
-  const size_t lo = pid_lower_bound(d->processes, d->processCount, sizeof *d->processes, pid);
+  /* Appending when the pid sorts last (the usual order), as MergeProcess does; else a binary search. */
+  const size_t lo = d->processCount == 0 || d->processes[d->processCount - 1].pid < pid
+                        ? d->processCount
+                        : pid_lower_bound(d->processes, d->processCount, sizeof *d->processes, pid);
   if (lo < d->processCount && d->processes[lo].pid == pid) return &d->processes[lo];
   if (d->processCount == d->processCapacity) {
     d->processCapacity = d->processCapacity ? d->processCapacity * 2 : 16;

@@ -123,6 +123,7 @@ struct SamplerCore {
   napi_threadsafe_function onEvents = nullptr;
   std::atomic<bool> callPending{false};
   bool released = false;  // JS thread only: no call into onEvents may happen any more
+  std::vector<SamplerEvent> takenEvents;  // JS thread only: the events being delivered (CallJs)
 
   ~SamplerCore() {
     GuardSilently([&] {
@@ -156,7 +157,8 @@ struct SamplerCore {
       SamplerCore* core = static_cast<std::shared_ptr<SamplerCore>*>(context)->get();
       core->callPending.store(false, std::memory_order_release);
       if (core->released) return;
-      std::vector<SamplerEvent> events = core->sampler->TakeEvents();
+      std::vector<SamplerEvent>& events = core->takenEvents;  // kept between calls: no allocation per wake-up
+      core->sampler->TakeEvents(events);
       if (events.empty()) return;
       Napi::Env jsEnv(env);
       Napi::Array array = Napi::Array::New(jsEnv, events.size());

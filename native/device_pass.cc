@@ -53,7 +53,7 @@ bool DevicePass::Open(const NvmlFunctionTable& nvml, const SystemInfo& system, c
   return true;
 }
 
-void DevicePass::Read(Snapshot& snapshot) {
+VG_PASS_CODE void DevicePass::Read(Snapshot& snapshot) {
   // Two clock reads per pass plus one per device: clocks are a visible share of a mock-speed pass.
   const uint64_t started = NowNanosMonotonic();
   snapshot.timestampMicros = NowMicrosRealtime();

@@ -3,17 +3,16 @@
 #include "mig_reader.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace vramguard {
 
 namespace {
 
 constexpr uint32_t kNotInMig = 0xFFFFFFFFu;
-bool IsLostCode(nvmlReturn_t rc) { return rc == NVML_GPU_IS_LOST || rc == NVML_GPU_NOT_FOUND; }
 
 template <typename Fn>
 nvmlReturn_t ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned size, Reading<std::string>& out) {
@@ -33,18 +32,6 @@ nvmlReturn_t ReadString(Fn fn, const char* name, nvmlDevice_t handle, unsigned s
 }
 
 }  // namespace
-
-uint64_t NowMicrosRealtime() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
-uint64_t NowNanosMonotonic() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 
 SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml) {
   SystemInfo info;
@@ -132,7 +119,7 @@ DriverTraits DriverTraits::FromVersion(const std::string& driverVersion) {
 }
 
 DeviceReader::DeviceReader(const NvmlFunctionTable& nvml, uint32_t index, DriverTraits traits)
-    : nvml_(nvml), index_(index), traits_(traits) {
+    : nvml_(nvml), index_(index), traits_(std::move(traits)) {
   const size_t v3Stride = traits_.v3ProcessRecordsAre32Bytes ? sizeof(vgNvmlProcessInfo_535_t) : sizeof(nvmlProcessInfo_v2_t);
   const ProcessRecordLayout v3Layout =
       traits_.v3ProcessRecordsAre32Bytes ? ProcessRecordLayout::kV3Driver535 : ProcessRecordLayout::kV3;
@@ -163,8 +150,7 @@ bool DeviceReader::ReadMemoryAndProcesses(nvmlDevice_t handle, DeviceSample& out
   return ReadMemory(out) && !lost_ && ReadProcesses(out) && !lost_;
 }
 
-bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out) {
-  if (!IsLostCode(rc)) return false;
+bool DeviceReader::MarkLost(nvmlReturn_t rc, const char* function, DeviceSample& out) {
   lost_ = true;
   out.lost = true;
   out.lostStatus.Fail(rc, function);
@@ -172,7 +158,7 @@ bool DeviceReader::MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSampl
   return true;
 }
 
-bool DeviceReader::AcquireHandle(DeviceSample& out) {
+VG_PASS_CODE bool DeviceReader::AcquireHandle(DeviceSample& out) {
   if (handle_ != nullptr && !lost_) return true;
   // First use, or a lost device being probed: get the handle anew (a recovered GPU may have a new one).
   nvmlDevice_t handle = nullptr;
@@ -241,7 +227,7 @@ bool DeviceReader::ReadIdentity(DeviceSample& out) {
   return true;
 }
 
-bool DeviceReader::ReadMemory(DeviceSample& out) {
+VG_PASS_CODE bool DeviceReader::ReadMemory(DeviceSample& out) {
   nvmlReturn_t rc = NVML_FUNCTION_NOT_FOUND;
   nvmlReturn_t v2Status = NVML_FUNCTION_NOT_FOUND;
   if (memoryV2Usable_ && nvml_.nvmlDeviceGetMemoryInfo_v2 != nullptr) {
@@ -285,7 +271,7 @@ bool DeviceReader::ReadMemory(DeviceSample& out) {
   return true;
 }
 
-void DeviceReader::ReadScalars(DeviceSample& out) {
+VG_PASS_CODE void DeviceReader::ReadScalars(DeviceSample& out) {
   // Each reading is independent: one that fails leaves the others. Lost stops the device.
 #define VG_READ_U32(reading, fnMember, ...)                                \
   if (!lost_) {                                                            \
@@ -328,14 +314,23 @@ void DeviceReader::ReadScalars(DeviceSample& out) {
   }
 }
 
-void DeviceReader::MergeProcess(uint8_t type, uint32_t pid, unsigned long long used, uint32_t gpuInstance,
+VG_PASS_CODE void DeviceReader::MergeProcess(uint8_t type, uint32_t pid, unsigned long long used, uint32_t gpuInstance,
                                 uint32_t computeInstance, DeviceSample& out) {
-  auto it = std::lower_bound(out.processes.begin(), out.processes.end(), pid,
-                             [](const ProcessSample& p, uint32_t value) { return p.pid < value; });
-  if (it == out.processes.end() || it->pid != pid) {
-    ProcessSample sample;
-    sample.pid = pid;
-    it = out.processes.insert(it, sample);
+  std::vector<ProcessSample>& processes = out.processes;
+  std::vector<ProcessSample>::iterator it;
+  if (processes.empty() || processes.back().pid < pid) {
+    // Lists come sorted by pid more often than not: appending is the common case.
+    processes.emplace_back();
+    it = processes.end() - 1;
+    it->pid = pid;
+  } else {
+    it = std::lower_bound(processes.begin(), processes.end(), pid,
+                          [](const ProcessSample& p, uint32_t value) { return p.pid < value; });
+    if (it->pid != pid) {
+      ProcessSample sample;
+      sample.pid = pid;
+      it = processes.insert(it, sample);
+    }
   }
   it->types |= type;
   if (used != NVML_VALUE_NOT_AVAILABLE) {
@@ -347,7 +342,7 @@ void DeviceReader::MergeProcess(uint8_t type, uint32_t pid, unsigned long long u
   if (computeInstance != kNotInMig) it->computeInstanceId = computeInstance;
 }
 
-bool DeviceReader::ReadDetailList(ProcessList& list, unsigned mode, DeviceSample& out, nvmlReturn_t& status, bool& lost) {
+VG_PASS_CODE bool DeviceReader::ReadDetailList(ProcessList& list, unsigned mode, DeviceSample& out, nvmlReturn_t& status, bool& lost) {
   constexpr const char* fn = "nvmlDeviceGetRunningProcessDetailList";
   nvmlProcessDetailList_v1_t request;
   nvmlReturn_t rc = NVML_INSUFFICIENT_SIZE;
@@ -381,7 +376,7 @@ bool DeviceReader::ReadDetailList(ProcessList& list, unsigned mode, DeviceSample
   return true;
 }
 
-bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status,
+VG_PASS_CODE bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlReturn_t& status,
                                    const char*& function) {
   if (detailListUsable_ && nvml_.nvmlDeviceGetRunningProcessDetailList != nullptr) {
     const unsigned mode = list.type == kProcessCompute    ? NVML_PROCESS_MODE_COMPUTE
@@ -432,7 +427,7 @@ bool DeviceReader::ReadProcessList(ProcessList& list, DeviceSample& out, nvmlRet
   return true;
 }
 
-bool DeviceReader::ReadProcesses(DeviceSample& out) {
+VG_PASS_CODE bool DeviceReader::ReadProcesses(DeviceSample& out) {
   out.processes.clear();
   out.processLayout = ProcessRecordLayout::kNone;
   for (int slot = 0; slot < 3; ++slot) {
@@ -449,7 +444,7 @@ bool DeviceReader::ReadProcesses(DeviceSample& out) {
   return true;
 }
 
-void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
+VG_PASS_CODE void DeviceReader::Read(DeviceSample& out, uint64_t nowMicros) {
   out.index = index_;
   out.sampledAtMicros = nowMicros;
   out.lost = false;

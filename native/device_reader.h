@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct SystemInfo {
 
 SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml);
 
+// Calls that say the GPU is gone (fallen off the bus, or reset away).
+inline bool IsLostCode(nvmlReturn_t rc) { return rc == NVML_GPU_IS_LOST || rc == NVML_GPU_NOT_FOUND; }
+
 // Entry points that say "not this version" rather than "not on this device".
 inline bool IsVersionProblem(nvmlReturn_t rc) {
   return rc == NVML_FUNCTION_NOT_FOUND || rc == NVML_ARGUMENT_VERSION_MISMATCH;
@@ -53,8 +57,26 @@ inline size_t GrownCapacity(size_t current, size_t needed) {
   return grown < kMaxEntries ? grown : kMaxEntries;
 }
 
-uint64_t NowMicrosRealtime();
-uint64_t NowNanosMonotonic();
+// Marks the code every sampling pass runs: the compiler keeps it together (.text.hot), so that a pass,
+// which starts cold after each interval's sleep, touches fewer code pages and cache lines.
+#if defined(__GNUC__)
+#define VG_PASS_CODE __attribute__((hot))
+#else
+#define VG_PASS_CODE
+#endif
+
+// The pass's clocks, read straight from clock_gettime (a vDSO call, as a C program makes it): through
+// std::chrono they cost two more calls, into code pages the rest of the pass does not touch.
+inline uint64_t NowMicrosRealtime() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000u + static_cast<uint64_t>(now.tv_nsec) / 1000u;
+}
+inline uint64_t NowNanosMonotonic() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
 
 class MigReader;
 
@@ -111,31 +133,37 @@ class DeviceReader {
   nvmlReturn_t FetchUtilizationSamples(const char*& function);
   // Keeps the valid samples of samples_, counting the rest; returns how many were refused.
   uint32_t AcceptUtilizationSamples(const DeviceSample& out, uint64_t nowMicros);
-  // Marks the device lost when rc says so; returns true when it did.
-  bool MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out);
+  // Marks the device lost when rc says so; returns true when it did. The check is inline: it follows
+  // every call of a pass, and nearly always answers no.
+  bool MarkLostIf(nvmlReturn_t rc, const char* function, DeviceSample& out) {
+    return IsLostCode(rc) && MarkLost(rc, function, out);
+  }
+  bool MarkLost(nvmlReturn_t rc, const char* function, DeviceSample& out);  // returns true
 
+  // What every pass reads or writes comes first, so that a pass touches few of the object's cache lines;
+  // what a pass does not touch (the traits' evidence, the identity strings) comes last.
   const NvmlFunctionTable& nvml_;
-  const uint32_t index_;
-  const DriverTraits traits_;
   nvmlDevice_t handle_ = nullptr;
+  const uint32_t index_;
   bool lost_ = false;
-  Reading<int> lostStatus_;  // the call that found the device lost (kept while it stays lost)
-  DeviceIdentity identity_;
   bool identityRead_ = false;
-  uint32_t identityVersion_ = 0;  // bumped on each identity read: samples copy the strings only then
   bool memoryV2Usable_ = true;
+  bool detailListUsable_ = true;       // demoted on a version problem
+  bool utilizationInfoUsable_ = true;  // likewise
+  uint32_t identityVersion_ = 0;  // bumped on each identity read: samples copy the strings only then
+  unsigned long long lastSeenTimestamp_ = 0;
+  uint64_t rejectedTotal_ = 0;
+  std::vector<nvmlProcessDetail_v1_t> detailBuffer_;
+  std::vector<nvmlProcessUtilizationInfo_v1_t> utilizationInfoBuffer_;
+  std::vector<UtilizationEntry> samples_;  // this pass's answer, before validation
+  std::vector<UtilizationEntry> lastUtilization_;  // sorted by pid
+  std::unique_ptr<MigReader> mig_;  // the MIG mode and, while enabled, the MIG devices
   ProcessList lists_[3];
   std::vector<unsigned char> recordBuffer_;
   std::vector<nvmlProcessUtilizationSample_t> utilizationBuffer_;
-  std::vector<nvmlProcessUtilizationInfo_v1_t> utilizationInfoBuffer_;
-  std::vector<nvmlProcessDetail_v1_t> detailBuffer_;
-  bool detailListUsable_ = true;       // demoted on a version problem
-  bool utilizationInfoUsable_ = true;  // likewise
-  std::vector<UtilizationEntry> samples_;  // this pass's answer, before validation
-  uint64_t rejectedTotal_ = 0;
-  unsigned long long lastSeenTimestamp_ = 0;
-  std::vector<UtilizationEntry> lastUtilization_;  // sorted by pid
-  std::unique_ptr<MigReader> mig_;  // the MIG mode and, while enabled, the MIG devices
+  const DriverTraits traits_;
+  Reading<int> lostStatus_;  // the call that found the device lost (kept while it stays lost)
+  DeviceIdentity identity_;
 };
 
 }  // namespace vramguard

@@ -38,7 +38,7 @@ void MigReader::Fail(nvmlReturn_t rc, const char* fn, MigSample& out) {
   out.instances.clear();
 }
 
-bool MigReader::Read(nvmlDevice_t parent, DeviceSample& out) {
+VG_PASS_CODE bool MigReader::Read(nvmlDevice_t parent, DeviceSample& out) {
   MigSample& mig = out.mig;
   constexpr const char* modeFn = "nvmlDeviceGetMigMode";
   if (nvml_.nvmlDeviceGetMigMode == nullptr) {

@@ -19,7 +19,7 @@ constexpr uint64_t kUtilizationHoldMicros = 2'000'000;
 constexpr uint64_t kFutureSlackMicros = 1'000'000;  // clock granularity between the driver and us
 }  // namespace
 
-nvmlReturn_t DeviceReader::FetchUtilizationSamples(const char*& function) {
+VG_PASS_CODE nvmlReturn_t DeviceReader::FetchUtilizationSamples(const char*& function) {
   samples_.clear();
   if (utilizationInfoUsable_ && nvml_.nvmlDeviceGetProcessesUtilizationInfo != nullptr) {
     function = "nvmlDeviceGetProcessesUtilizationInfo";
@@ -68,7 +68,7 @@ nvmlReturn_t DeviceReader::FetchUtilizationSamples(const char*& function) {
   return rc;
 }
 
-uint32_t DeviceReader::AcceptUtilizationSamples(const DeviceSample& out, uint64_t now) {
+VG_PASS_CODE uint32_t DeviceReader::AcceptUtilizationSamples(const DeviceSample& out, uint64_t now) {
   uint32_t rejected = 0;
   unsigned long long newest = lastSeenTimestamp_;
   for (const UtilizationEntry& s : samples_) {
@@ -96,7 +96,7 @@ uint32_t DeviceReader::AcceptUtilizationSamples(const DeviceSample& out, uint64_
   return rejected;
 }
 
-bool DeviceReader::ReadProcessUtilization(DeviceSample& out, uint64_t now) {
+VG_PASS_CODE bool DeviceReader::ReadProcessUtilization(DeviceSample& out, uint64_t now) {
   const char* fn = "nvmlDeviceGetProcessUtilization";
   const nvmlReturn_t rc = FetchUtilizationSamples(fn);
   out.utilizationSamplesRejected = 0;

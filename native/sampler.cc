@@ -135,9 +135,14 @@ void Sampler::SetWatermarks(std::vector<Watermark> watermarks) {
 
 std::vector<SamplerEvent> Sampler::TakeEvents() {
   std::vector<SamplerEvent> taken;
-  std::lock_guard<std::mutex> lock(eventsMutex_);
-  taken.swap(events_);
+  TakeEvents(taken);
   return taken;
+}
+
+void Sampler::TakeEvents(std::vector<SamplerEvent>& into) {
+  into.clear();
+  std::lock_guard<std::mutex> lock(eventsMutex_);
+  into.swap(events_);
 }
 
 void Sampler::QueueAndNotify(const std::vector<SamplerEvent>& events) {

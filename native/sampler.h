@@ -83,6 +83,9 @@ class Sampler {
   // Queue a kSample event after the next pass (one per request).
   void RequestSampleEvent() { sampleEventWanted_.store(true, std::memory_order_release); }
   std::vector<SamplerEvent> TakeEvents();
+  // The same into `into` (cleared first), swapping buffers with the queue: a caller that keeps its vector
+  // between calls makes neither side allocate once both have grown.
+  void TakeEvents(std::vector<SamplerEvent>& into);
 
   const SystemInfo& systemInfo() const { return system_; }
   const std::vector<uint32_t>& devices() const { return pass_.devices(); }

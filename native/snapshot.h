@@ -91,14 +91,18 @@ struct MigSample {
   std::vector<MigInstanceSample> instances;
 };
 
+// Laid out for the pass that writes it: what every pass writes comes first and together (fewer cache
+// lines per device), the identity strings, copied only when they change, last.
 struct DeviceSample {
   uint32_t index = 0;
-  DeviceIdentity identity;
   uint32_t identityVersion = 0;       // which identity read `identity` holds (copied only when it changes)
   bool lost = false;                  // a call returned GPU_IS_LOST (or the handle could not be had)
-  Reading<int> lostStatus;            // the call that found it lost
-
   uint8_t memoryInfoVersion = 0;      // 2: nvmlDeviceGetMemoryInfo_v2 (reserved apart), 1: v1 (used includes reserved)
+  ProcessRecordLayout processLayout = ProcessRecordLayout::kNone;
+  Reading<int> lostStatus;            // the call that found it lost
+  uint64_t sampledAtMicros = 0;  // wall clock (epoch) of the pass that read this device
+  uint64_t readNanos = 0;        // how long reading it took
+
   Reading<uint64_t> memoryTotal;
   Reading<uint64_t> memoryUsed;
   Reading<uint64_t> memoryFree;
@@ -112,7 +116,6 @@ struct DeviceSample {
   Reading<uint32_t> smClockMhz;
   Reading<uint32_t> memoryClockMhz;
 
-  ProcessRecordLayout processLayout = ProcessRecordLayout::kNone;
   Reading<int> processListStatus;         // status of the compute list (the one that matters for VRAM)
   Reading<int> graphicsListStatus;
   Reading<int> mpsListStatus;
@@ -125,8 +128,7 @@ struct DeviceSample {
   std::vector<ProcessSample> processes;   // sorted by pid
   MigSample mig;
 
-  uint64_t sampledAtMicros = 0;  // wall clock (epoch) of the pass that read this device
-  uint64_t readNanos = 0;        // how long reading it took
+  DeviceIdentity identity;
 };
 
 // The MIG device of device with uuid (compared case-insensitively, as NVML's are hex), or nullptr.
