@@ -199,27 +199,31 @@ export function createInferenceServer(config = DEFAULT_CONFIG) {
     });
   }
 
+  /** The answer to a request that failed for a reason the client can act on; anything else is a 500. */
+  function refusal(error) {
+    if (error instanceof GuardDrainingError || error?.code === 'DRAINING') return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
+    if (error instanceof SessionEvictedError) return { status: 503, retryAfter: 1, body: { error: error.message } };
+    if (error?.status === 404) return { status: 404, body: { error: error.message } };
+    throw error;
+  }
+
   /** Generate, degrading instead of failing: the fallback model, or a deliberate 503. */
   async function handleGenerate(body) {
     const { model, prompt } = body;
     try {
       return { status: 200, body: { model, text: await generate(model, prompt) } };
     } catch (error) {
-      if (error instanceof VramQuotaError) {
-        const fallback = models.get(model)?.fallback;
-        if (fallback) {
-          try {
-            return { status: 200, body: { model: fallback, fallbackFrom: model, text: await generate(fallback, prompt) } };
-          } catch (fallbackError) {
-            if (!(fallbackError instanceof VramQuotaError)) throw fallbackError;
-          }
+      if (!(error instanceof VramQuotaError)) return refusal(error);
+      const fallback = models.get(model)?.fallback;
+      if (fallback) {
+        try {
+          return { status: 200, body: { model: fallback, fallbackFrom: model, text: await generate(fallback, prompt) } };
+        } catch (fallbackError) {
+          // The fallback's own failure (a drain begun meanwhile, say) is answered as the model's would be.
+          if (!(fallbackError instanceof VramQuotaError)) return refusal(fallbackError);
         }
-        return { status: 503, retryAfter: 2, body: { error: 'no GPU memory for this model now', neededBytes: error.neededBytes, freeBytes: error.freeBytes } };
       }
-      if (error instanceof GuardDrainingError || error?.code === 'DRAINING') return { status: 503, retryAfter: 5, body: { error: 'shutting down' } };
-      if (error instanceof SessionEvictedError) return { status: 503, retryAfter: 1, body: { error: error.message } };
-      if (error.status === 404) return { status: 404, body: { error: error.message } };
-      throw error;
+      return { status: 503, retryAfter: 2, body: { error: 'no GPU memory for this model now', neededBytes: error.neededBytes, freeBytes: error.freeBytes } };
     }
   }
 
