@@ -1,17 +1,21 @@
 // The check to run on a GPU machine (see ../shared/gpu/README.md): in one call of a few minutes it
 // compares every field vramguard reads with nvidia-smi and NVIDIA's Python binding, starts a PyTorch
 // process holding a known number of bytes and waits for its pid to appear, has a guard evict a
-// torch-backed worker, times vramguard, pynvml and an nvidia-smi spawn side by side, and compares our
-// struct sizes and offsets with the machine's nvml.h. Results: $OUT/gpu-check.json and gpu-check.md.
+// torch-backed worker, times vramguard's pass, the same NVML calls from a plain C loop, pynvml and an
+// nvidia-smi spawn side by side, and compares our struct sizes and offsets with the machine's nvml.h.
+// Results: $OUT/gpu-check.json and gpu-check.md. How to run it there: bench/RESULTS.md, "GPU check".
 //
 //   bash .gpu/run.sh node bench/gpu/check.mjs            (on the GPU machine)
-//   node bench/gpu/check.mjs --dry-run                   (here: on the mock; what needs a GPU is skipped)
+//   node bench/gpu/check.mjs --dry-run                   (here: on the mock, nvidia-smi and pynvml played
+//                                                         by stand-ins; what needs a GPU is skipped)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { realReferences, standInReferences } from './references.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -40,68 +44,78 @@ async function check(name, fn) {
   }
 }
 
+const MiB = 2 ** 20;
+// The dry run's GPU: an H200 as the machine has, with some memory in use that no process accounts for.
+const scenario = {
+  driverVersion: '580.65.06', nvmlVersion: '12.580.65.06', cudaDriverVersion: 13000,
+  devices: [testing.mockDevice(0, 141, { name: 'NVIDIA H200', memory: { total: 141 * GiB, reserved: 512 * MiB, otherUsed: 300 * MiB } })],
+};
+const mockProcesses = []; // what the dry run's holders have put on GPU 0
 let mock;
 if (dryRun) {
-  mock = testing.createMockNvml({
-    devices: [testing.mockDevice(0, 141, { name: 'NVIDIA H200', processes: [] })],
-  });
+  mock = testing.createMockNvml(scenario);
   mock.activate();
 }
 
-function smiQuery(fields) {
-  const text = execFileSync('nvidia-smi', [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'], { encoding: 'utf8' });
-  return text.trim().split('\n').map((line) => Object.fromEntries(line.split(', ').map((v, i) => [fields[i], v.trim()])));
-}
-
-function pynvmlRead(passes = 200) {
-  return JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), String(passes)], { encoding: 'utf8' }));
-}
+const references = dryRun ? standInReferences(scenario, () => mockProcesses) : realReferences(here);
 
 // ---- 1. Every field against nvidia-smi and pynvml, read in the same run ---------------------------
-const MiB = 2 ** 20;
-const near = (a, b, tolerance) => a !== null && b !== null && Math.abs(Number(a) - Number(b)) <= tolerance;
+/** `value` in `unit`s; null (not supported) and undefined (not read) stay as they are. */
+const per = (value, unit) => (value === null || value === undefined ? value : value / unit);
+const cudaText = (v) => (typeof v === 'number' ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : v ?? null);
 await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
   const { system, snapshot } = vg.nvml.readOnce();
-  const ours = snapshot.devices;
-  if (dryRun) return { note: 'dry run: vramguard read the mock; nvidia-smi and pynvml need the GPU machine', data: { system, devices: ours.length } };
-  const fields = ['index', 'uuid', 'name', 'pci.bus_id', 'memory.total', 'memory.used', 'memory.free', 'memory.reserved',
-    'utilization.gpu', 'utilization.memory', 'temperature.gpu', 'power.draw', 'enforced.power.limit', 'clocks.sm', 'clocks.mem'];
-  const smi = smiQuery(fields);
-  const py = pynvmlRead(5);
+  const smi = references.gpus();
+  const py = references.pynvml(5);
   const rows = [];
   const mismatches = [];
-  ours.forEach((d, i) => {
-    const s = smi[i];
-    const p = py.devices[i];
-    const compare = (field, mine, theirs, pyValue, tolerance = 0) => {
-      const okSmi = tolerance === 0 ? String(mine) === String(theirs) : near(mine, theirs, tolerance);
-      const okPy = pyValue === undefined || (tolerance === 0 ? String(mine) === String(pyValue) : near(mine, pyValue, tolerance));
-      rows.push({ gpu: i, field, vramguard: mine, nvidiaSmi: theirs, pynvml: pyValue, ok: okSmi && okPy });
-      if (!(okSmi && okPy)) mismatches.push(`${i}.${field}`);
+  // `theirs` holds what each tool reports (a tool that does not report the field has no key).
+  const compare = (gpu, field, mine, theirs, tolerance = 0) => {
+    const same = (a, b) => {
+      if (a === undefined || b === undefined) return false; // a reading missing from one side's output
+      if (a === null || b === null) return a === null && b === null; // both say "not supported"
+      return tolerance === 0 ? String(a) === String(b) : Math.abs(Number(a) - Number(b)) <= tolerance;
     };
-    compare('uuid', d.uuid, s.uuid, p.uuid);
-    compare('name', d.name, s.name, p.name);
-    compare('pciBusId', d.pciBusId?.toUpperCase(), s['pci.bus_id'].toUpperCase(), p.pciBusId?.toUpperCase());
-    compare('memoryTotalMiB', Math.round(d.memoryTotalBytes / MiB), s['memory.total'], Math.round(p.memoryTotalBytes / MiB), 1);
-    compare('memoryUsedMiB', Math.round(d.memoryUsedBytes / MiB), s['memory.used'], Math.round(p.memoryUsedBytes / MiB), 64);
-    compare('memoryReservedMiB', Math.round((d.memoryReservedBytes ?? 0) / MiB), s['memory.reserved'], Math.round((p.memoryReservedBytes ?? 0) / MiB), 1);
-    compare('temperatureC', d.temperatureCelsius, s['temperature.gpu'], p.temperatureCelsius, 3);
-    compare('powerLimitW', d.powerLimitWatts, s['enforced.power.limit'], p.powerLimitMilliwatts / 1000, 1);
-    compare('powerUsageW', d.powerUsageWatts, s['power.draw'], undefined, 30);
-    compare('smClockMHz', d.smClockHertz / 1e6, s['clocks.sm'], p.smClockMhz, 200);
-    compare('memoryClockMHz', d.memoryClockHertz / 1e6, s['clocks.mem'], p.memoryClockMhz, 10);
+    const ok = Object.values(theirs).every((value) => same(mine, value));
+    rows.push({ gpu, field, vramguard: mine, ...theirs, ok });
+    if (!ok) mismatches.push(`${gpu}.${field} (vramguard ${mine}, ${Object.entries(theirs).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  };
+  compare('system', 'driverVersion', system.driverVersion, { nvidiaSmi: smi[0]?.driver_version, pynvml: py.driverVersion });
+  compare('system', 'cudaDriverVersion', system.cudaDriverVersion, { pynvml: cudaText(py.cudaDriverVersion) }); // nvidia-smi has no query field for it
+  compare('system', 'deviceCount', snapshot.devices.length, { nvidiaSmi: smi.length, pynvml: py.devices.length });
+  snapshot.devices.forEach((d, i) => {
+    const s = smi[i] ?? {};
+    const p = py.devices[i] ?? {};
+    compare(i, 'uuid', d.uuid, { nvidiaSmi: s.uuid, pynvml: p.uuid });
+    compare(i, 'name', d.name, { nvidiaSmi: s.name, pynvml: p.name });
+    compare(i, 'pciBusId', d.pciBusId?.toUpperCase(), { nvidiaSmi: s['pci.bus_id']?.toUpperCase(), pynvml: p.pciBusId?.toUpperCase() });
+    compare(i, 'memoryTotalMiB', per(d.memoryTotalBytes, MiB), { nvidiaSmi: s['memory.total'], pynvml: per(p.memoryTotalBytes, MiB) }, 1);
+    compare(i, 'memoryUsedMiB', per(d.memoryUsedBytes, MiB), { nvidiaSmi: s['memory.used'], pynvml: per(p.memoryUsedBytes, MiB) }, 64);
+    compare(i, 'memoryReservedMiB', per(d.memoryReservedBytes, MiB), { nvidiaSmi: s['memory.reserved'], pynvml: per(p.memoryReservedBytes, MiB) }, 1);
+    compare(i, 'temperatureC', d.temperatureCelsius, { nvidiaSmi: s['temperature.gpu'], pynvml: p.temperatureCelsius }, 3);
+    compare(i, 'powerLimitW', d.powerLimitWatts, { nvidiaSmi: s['enforced.power.limit'], pynvml: per(p.powerLimitMilliwatts, 1000) }, 1);
+    compare(i, 'powerUsageW', d.powerUsageWatts, { nvidiaSmi: s['power.draw'], pynvml: per(p.powerUsageMilliwatts, 1000) }, 30);
+    compare(i, 'smClockMHz', per(d.smClockHertz, 1e6), { nvidiaSmi: s['clocks.sm'], pynvml: p.smClockMhz }, 200);
+    compare(i, 'memoryClockMHz', per(d.memoryClockHertz, 1e6), { nvidiaSmi: s['clocks.mem'], pynvml: p.memoryClockMhz }, 10);
   });
-  return { ok: mismatches.length === 0, note: mismatches.length ? `mismatched: ${mismatches.join(', ')}` : `${rows.length} comparisons agree`, data: { system, rows } };
+  const note = mismatches.length ? `mismatched: ${mismatches.join('; ')}` : `${rows.length} comparisons agree`;
+  return { ok: mismatches.length === 0, note: note + (dryRun ? ' (dry run: nvidia-smi and pynvml played by stand-ins answering from the scenario)' : ''), data: { system, rows } };
 });
 
 // ---- 2. A torch process holding a known number of bytes appears with its pid -----------------------
+const pidsOnGpu0 = () => new Set((vg.nvml.readOnce().snapshot.devices[0].processes ?? []).map((p) => p.pid));
+
+/** Starts a process holding `bytes` on GPU 0 (torch; in a dry run, a node child the mock lists). */
 async function startHolder(bytes) {
   if (dryRun) {
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    mock.control.setProcess(0, { pid: child.pid, usedBytes: bytes + 500 * MiB, followPid: true });
+    const record = { pid: child.pid, usedBytes: bytes + 500 * MiB };
+    mockProcesses.push(record);
+    mock.control.setProcess(0, { ...record, followPid: true });
+    child.once('exit', () => mockProcesses.splice(mockProcesses.indexOf(record), 1));
     return child;
   }
-  const code = `import torch,os,time; x=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True); time.sleep(120)`;
+  const code = `import torch,os,time; x=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True); time.sleep(180)`;
   const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
@@ -110,52 +124,88 @@ async function startHolder(bytes) {
   return child;
 }
 
-async function waitForPid(pid, predicate, timeoutMs = 30_000) {
+async function poll(what, test, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const p = vg.nvml.readOnce().snapshot.devices[0].processes?.find((x) => x.pid === pid);
-    if (predicate(p)) return p;
-    if (Date.now() > deadline) throw new Error(`pid ${pid}: condition not met within ${timeoutMs} ms (last: ${JSON.stringify(p)})`);
+    const found = test();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(200);
   }
 }
 
+/**
+ * Waits for `child` to appear in GPU 0's list holding at least `bytes`. In a container NVML may list
+ * the host's pid instead: then the one new process holding that much is taken, and `hostPid` says so.
+ */
+function waitForHolder(child, bytes, before) {
+  return poll(`pid ${child.pid} holding ${bytes} bytes`, () => {
+    const processes = vg.nvml.readOnce().snapshot.devices[0].processes ?? [];
+    const own = processes.find((p) => p.pid === child.pid && p.usedBytes >= bytes);
+    if (own) return { nvmlPid: own.pid, usedBytes: own.usedBytes, hostPid: false };
+    const fresh = processes.filter((p) => !before.has(p.pid) && p.usedBytes >= bytes);
+    return fresh.length === 1 ? { nvmlPid: fresh[0].pid, usedBytes: fresh[0].usedBytes, hostPid: true } : null;
+  });
+}
+
+/** Kills a holder and waits until NVML no longer lists it, so the next step starts from a clean GPU. */
+async function stopHolder(child, nvmlPid) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+  if (nvmlPid !== undefined) await poll(`pid ${nvmlPid} leaving NVML's list`, () => !pidsOnGpu0().has(nvmlPid));
+}
+
 await check('a torch process holding 2 GiB appears with its pid', async () => {
   const bytes = 2 * GiB;
+  const before = pidsOnGpu0();
   const child = await startHolder(bytes);
+  let seen;
   try {
-    const seen = await waitForPid(child.pid, (p) => p && p.usedBytes >= bytes);
-    let smi = null;
-    if (!dryRun) {
-      const apps = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
-      smi = apps.trim().split('\n').map((l) => l.split(', ').map(Number)).find(([pid]) => pid === child.pid) ?? null;
-    }
+    seen = await waitForHolder(child, bytes, before);
+    const smi = references.computeApps().find(([pid]) => pid === seen.nvmlPid) ?? null;
+    const py = references.pynvml(1).devices[0].processes.find((p) => p.pid === seen.nvmlPid) ?? null;
     const overhead = seen.usedBytes - bytes;
-    const agrees = smi === null || Math.abs(smi[1] - seen.usedBytes / MiB) <= 2;
-    return { ok: overhead < 2 * GiB && agrees, note: `${seen.usedBytes} bytes (${(overhead / MiB).toFixed(0)} MiB over the tensor)` + (smi ? `, nvidia-smi ${smi[1]} MiB` : dryRun ? ' (dry run: a node child on the mock)' : ''), data: { pid: child.pid, usedBytes: seen.usedBytes, nvidiaSmiMiB: smi?.[1] ?? null } };
+    const agrees = smi !== null && Math.abs(smi[1] - seen.usedBytes / MiB) <= 2 && py !== null && py.usedBytes === seen.usedBytes;
+    const pidNote = seen.hostPid ? `, listed as pid ${seen.nvmlPid} (NVML reports host pids: a container)` : '';
+    return {
+      ok: overhead >= 0 && overhead < 2 * GiB && agrees,
+      note: `pid ${child.pid}${pidNote}: ${seen.usedBytes} bytes (${(overhead / MiB).toFixed(0)} MiB over the tensor), nvidia-smi ${smi?.[1] ?? 'none'} MiB, pynvml ${py?.usedBytes ?? 'none'} bytes` + (dryRun ? ' (dry run: a node child on the mock)' : ''),
+      data: { pid: child.pid, nvmlPid: seen.nvmlPid, hostPid: seen.hostPid, usedBytes: seen.usedBytes, nvidiaSmiMiB: smi?.[1] ?? null, pynvmlBytes: py?.usedBytes ?? null },
+    };
   } finally {
-    child.kill('SIGKILL');
+    await stopHolder(child, seen?.nvmlPid);
   }
 });
 
 // ---- 3. A guard evicting a torch-backed worker ----------------------------------------------------
 await check('a guard evicts a torch-backed worker to admit another', async () => {
   const bytes = 2 * GiB;
+  const before = pidsOnGpu0();
   const worker = await startHolder(bytes);
   const guard = new vg.VramGuard({ device: 0, quota: { soft: 3 * GiB, hard: 4 * GiB }, scope: 'process-tree', interval: '50ms' });
+  let seen;
   try {
-    await waitForPid(worker.pid, (p) => p && p.usedBytes >= bytes);
+    seen = await waitForHolder(worker, bytes, before);
     const exited = new Promise((r) => worker.once('exit', r));
     const evicted = [];
     guard.on('evict', (e) => evicted.push(e));
     guard.sessions.register('torch-worker', { bytes: bytes + 600 * MiB, dispose: async () => { worker.kill('SIGTERM'); await exited; }, priority: 0 });
+    const started = Date.now();
     const reservation = await guard.admit(bytes + 600 * MiB, { id: 'second-model' });
+    const admittedMs = Date.now() - started;
     reservation.cancel();
-    await waitForPid(worker.pid, (p) => p === undefined);
-    return { ok: evicted.length > 0, note: `evicted ${evicted.length}; the worker's pid left NVML's list`, data: { evicted: evicted.map((e) => e.id ?? e.session ?? e) } };
+    const gone = await poll('the worker leaving NVML\'s list', () => !pidsOnGpu0().has(seen.nvmlPid), 10_000).catch(() => false);
+    return {
+      ok: evicted.length > 0 && gone,
+      note: `evicted ${evicted.length}, admitted after ${admittedMs} ms; the worker's pid ${gone ? 'had left' : 'was still in'} NVML's list` + (seen.hostPid ? ' (host pids: the guard saw the worker only by device scope)' : ''),
+      data: { evicted: evicted.map((e) => e.id ?? e.session ?? e), admittedMs, hostPid: seen.hostPid },
+    };
   } finally {
-    worker.kill('SIGKILL');
     await guard.close();
+    await stopHolder(worker, seen?.nvmlPid);
   }
 });
 
@@ -176,8 +226,16 @@ await check('timing: vramguard vs pynvml vs nvidia-smi', async () => {
     sampler.close();
   }
   const data = { vramguardPassMs: median(passes), vramguardLatestMs: median(jsReads) };
+  // The same NVML calls from a plain C loop (bench/raw_nvml_loop.c), paced like the sampler.
+  if (has('gcc')) {
+    const binary = join(out, 'raw_nvml_loop');
+    execFileSync('gcc', ['-O2', '-std=c11', '-pthread', `-I${join(root, 'native')}`, join(root, 'bench', 'raw_nvml_loop.c'), '-o', binary, '-ldl']);
+    const raw = JSON.parse(execFileSync(binary, ['--passes', '200', '--interval-ms', '10'], { encoding: 'utf8', timeout: 60_000 }));
+    data.rawLoopPassMs = raw.medianNs / 1e6;
+    data.passRatio = data.vramguardPassMs / data.rawLoopPassMs;
+  }
   if (!dryRun) {
-    data.pynvmlPassMs = pynvmlRead(200).passMedianSeconds * 1000;
+    data.pynvmlPassMs = references.pynvml(200).passMedianSeconds * 1000;
     const spawns = [];
     for (let i = 0; i < 5; ++i) {
       const t = Date.now();
@@ -190,10 +248,19 @@ await check('timing: vramguard vs pynvml vs nvidia-smi', async () => {
 });
 
 // ---- 5. Our struct sizes and offsets against the machine's nvml.h --------------------------------
-// VRAMGUARD_CHECK_NVML_H names the header to compare with (the dry-run test points it at one of ours).
-const headers = (process.env.VRAMGUARD_CHECK_NVML_H ? [process.env.VRAMGUARD_CHECK_NVML_H] :
-  ['/usr/include', ...readdirSync('/usr/local').filter((d) => d.startsWith('cuda')).map((d) => `/usr/local/${d}/include`)]
-    .map((d) => join(d, 'nvml.h'))).filter((f) => existsSync(f));
+// VRAMGUARD_CHECK_NVML_H names the header to compare with (the dry-run test points it at one of ours);
+// else the CUDA toolkit's and the system's, then the one NVIDIA's Python wheels may carry
+// (site-packages/nvidia/<part>/include/nvml.h).
+function nvmlHeaders() {
+  if (process.env.VRAMGUARD_CHECK_NVML_H) return [process.env.VRAMGUARD_CHECK_NVML_H];
+  const dirs = ['/usr/include', ...readdirSync('/usr/local').filter((d) => d.startsWith('cuda')).map((d) => `/usr/local/${d}/include`)];
+  const wheels = spawnSync('python3', ['-c', 'import nvidia; print("\\n".join(nvidia.__path__))'], { encoding: 'utf8' });
+  for (const base of wheels.status === 0 ? wheels.stdout.trim().split('\n').filter(Boolean) : []) {
+    for (const part of existsSync(base) ? readdirSync(base) : []) dirs.push(join(base, part, 'include'));
+  }
+  return dirs.map((d) => join(d, 'nvml.h')).filter((f) => existsSync(f));
+}
+const headers = nvmlHeaders();
 if (headers.length === 0 || !has('gcc')) {
   skip('struct sizes and offsets vs nvml.h', headers.length === 0 ? 'no nvml.h on this machine' : 'no gcc');
 } else {

@@ -13,20 +13,22 @@ import time
 import pynvml
 
 
-def guarded(fn, *args):
-    try:
-        return fn(*args)
-    except pynvml.NVMLError as error:  # a field the GPU does not support: null, as vramguard reports it
-        return {"error": str(error)}
-
-
 def read_device(index):
+    errors = {}
+
+    def guarded(fn, *args):
+        try:
+            return fn(*args)
+        except pynvml.NVMLError as error:  # a reading the GPU cannot give: null, as vramguard reports it
+            errors[fn.__name__] = str(error)
+            return None
+
     h = pynvml.nvmlDeviceGetHandleByIndex(index)
     memory = guarded(pynvml.nvmlDeviceGetMemoryInfo, h, pynvml.nvmlMemory_v2)
     util = guarded(pynvml.nvmlDeviceGetUtilizationRates, h)
     pci = guarded(pynvml.nvmlDeviceGetPciInfo_v3, h)
     procs = guarded(pynvml.nvmlDeviceGetComputeRunningProcesses, h)
-    value = lambda v, attr: getattr(v, attr) if not isinstance(v, dict) else None
+    value = lambda v, attr: getattr(v, attr) if v is not None else None
     text = lambda v: v.decode() if isinstance(v, bytes) else (v if isinstance(v, str) else None)
     return {
         "index": index,
@@ -44,7 +46,8 @@ def read_device(index):
         "powerLimitMilliwatts": guarded(pynvml.nvmlDeviceGetEnforcedPowerLimit, h),
         "smClockMhz": guarded(pynvml.nvmlDeviceGetClockInfo, h, pynvml.NVML_CLOCK_SM),
         "memoryClockMhz": guarded(pynvml.nvmlDeviceGetClockInfo, h, pynvml.NVML_CLOCK_MEM),
-        "processes": [] if isinstance(procs, dict) else [{"pid": p.pid, "usedBytes": p.usedGpuMemory} for p in procs],
+        "processes": [{"pid": p.pid, "usedBytes": p.usedGpuMemory} for p in procs or []],
+        "errors": errors,
     }
 
 
@@ -61,8 +64,13 @@ def main():
                 read_device(i)
             durations.append(time.perf_counter() - started)
         driver = pynvml.nvmlSystemGetDriverVersion()
+        try:
+            cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        except pynvml.NVMLError:
+            cuda = None
         print(json.dumps({
             "driverVersion": driver.decode() if isinstance(driver, bytes) else driver,
+            "cudaDriverVersion": cuda,
             "devices": devices,
             "passMedianSeconds": statistics.median(durations),
             "passes": passes,

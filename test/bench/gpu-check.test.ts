@@ -1,6 +1,7 @@
-// The GPU check script's dry run: on the mock, it reads, sees a process holding a known amount appear,
-// has a guard evict a worker, times a pass, and compares struct layouts with a header (here one that
-// includes ours, so they must agree); the steps that need a GPU say they were skipped.
+// The GPU check script's dry run: on the mock, it compares every field with stand-ins for nvidia-smi and
+// pynvml that answer from the scenario, sees a process holding a known amount appear, has a guard evict
+// a worker, times a pass, and compares struct layouts with a header (here one that includes ours, so
+// they must agree); the steps that need a GPU say they were skipped.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,16 @@ import { afterAll, expect, it } from 'vitest';
 const root = join(__dirname, '..', '..');
 const out = mkdtempSync(join(tmpdir(), 'vramguard-gpu-check-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+it("reads nvidia-smi's CSV, its [N/A] and [Not Supported] as null", async () => {
+  const { parseSmiCsv } = (await import(join(root, 'bench', 'gpu', 'references.mjs'))) as {
+    parseSmiCsv: (text: string, fields: string[]) => Array<Record<string, string | null>>;
+  };
+  expect(parseSmiCsv('0, NVIDIA H200, [N/A], 700.00\n1, NVIDIA H200, 41, [Not Supported]\n', ['index', 'name', 't', 'p'])).toEqual([
+    { index: '0', name: 'NVIDIA H200', t: null, p: '700.00' },
+    { index: '1', name: 'NVIDIA H200', t: '41', p: null },
+  ]);
+});
 
 it('runs end to end on the mock and writes JSON and markdown', () => {
   const header = join(out, 'nvml.h');
@@ -32,7 +43,8 @@ it('runs end to end on the mock and writes JSON and markdown', () => {
     ['timing: vramguard vs pynvml vs nvidia-smi', 'ok'],
     ['struct sizes and offsets vs nvml.h', 'ok'],
   ]);
-  expect(results.checks[0]!.note).toMatch(/dry run/);
+  expect(results.checks[0]!.note).toMatch(/^\d+ comparisons agree \(dry run: nvidia-smi and pynvml played by stand-ins/);
+  expect(results.checks[1]!.note).toMatch(/nvidia-smi \d+ MiB, pynvml \d+ bytes/);
   expect(results.checks[4]!.note).toBe(`identical to ${header}`);
   expect(readFileSync(join(out, 'gpu-check.md'), 'utf8')).toMatch(/^# vramguard GPU check .*dry run on the mock\)/);
 });
