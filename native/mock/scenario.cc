@@ -31,6 +31,13 @@ Device Device::withDefaults(std::size_t index) {
 
 std::uint64_t Device::usedBytes() const {
   std::uint64_t used = memoryOtherUsed;
+  // A MIG-enabled GPU's own handle reports the aggregate (NVML's reference for nvmlDeviceGetMemoryInfo_v2),
+  // so the memory its MIG devices use that no process accounts for is in it too.
+  if (migMode == 1u) {
+    for (const std::optional<MigInstance> &instance : migInstances) {
+      if (instance && __builtin_add_overflow(used, instance->memoryOtherUsed, &used)) return UINT64_MAX;
+    }
+  }
   for (const Process &process : processes) {
     if (process.usedBytes && __builtin_add_overflow(used, *process.usedBytes, &used)) return UINT64_MAX;
   }

@@ -150,7 +150,8 @@ struct Device {
 
   // The defaults for the device at index (name "Mock GPU <index>", a uuid and bus id derived from index).
   static Device withDefaults(std::size_t index);
-  // otherUsed plus every process's usedBytes (NOT_AVAILABLE counts as 0). Saturates at 2^64-1.
+  // otherUsed plus every process's usedBytes (NOT_AVAILABLE counts as 0), plus, while MIG is enabled, its
+  // MIG devices' otherUsed (the parent reports the aggregate). Saturates at 2^64-1.
   std::uint64_t usedBytes() const;
   Process *findProcess(std::uint32_t pid);
 };

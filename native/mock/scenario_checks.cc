@@ -89,13 +89,22 @@ void checkDevices(const std::vector<Device> &devices) {
     for (const Process &process : device.processes) {
       if (process.usedBytes) overflow |= __builtin_add_overflow(processBytes, *process.usedBytes, &processBytes);
     }
+    std::uint64_t migOtherUsed = 0;  // in the parent's aggregate while MIG is enabled (Device::usedBytes)
+    if (device.migMode == 1u) {
+      for (const std::optional<MigInstance> &instance : device.migInstances) {
+        if (instance) overflow |= __builtin_add_overflow(migOtherUsed, instance->memoryOtherUsed, &migOtherUsed);
+      }
+    }
     std::uint64_t committed = 0;
     overflow |= __builtin_add_overflow(device.memoryReserved, device.memoryOtherUsed, &committed);
     overflow |= __builtin_add_overflow(committed, processBytes, &committed);
+    overflow |= __builtin_add_overflow(committed, migOtherUsed, &committed);
     if (overflow || committed > device.memoryTotal) {
       throw InputError(devicePath + ".memory",
                        label + " is over-committed: reserved " + std::to_string(device.memoryReserved) +
-                           " + otherUsed " + std::to_string(device.memoryOtherUsed) + " + process usedBytes " +
+                           " + otherUsed " + std::to_string(device.memoryOtherUsed) +
+                           (migOtherUsed ? " + MIG devices' otherUsed " + std::to_string(migOtherUsed) : std::string()) +
+                           " + process usedBytes " +
                            (overflow ? std::string("(overflows 64 bits)") : std::to_string(processBytes)) +
                            " exceeds total " + std::to_string(device.memoryTotal) + " bytes");
     }

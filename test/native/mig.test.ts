@@ -9,7 +9,7 @@ import { InvalidOptionError } from '../../src/errors';
 import * as nvml from '../../src/nvml';
 import { Sampler, type WatermarkCrossing } from '../../src/sampler';
 import { MockControl, type MockNvml, mockDevice, readMockStats } from '../../src/testing';
-import { GiB, useMock, waitFor } from '../helpers';
+import { GiB, MiB, useMock, waitFor } from '../helpers';
 import { expectMigInstances, MIG_A, MIG_B, migGpu } from './mig-scenario';
 
 let mock: MockNvml | undefined;
@@ -24,7 +24,10 @@ it('enumerates the MIG devices; a GPU that cannot do MIG says NOT_SUPPORTED; the
   expect(plain!.mig).toBeNull();
   expect(plain!.missing.mig).toMatchObject({ code: 'NOT_SUPPORTED', function: 'nvmlDeviceGetMigMode' });
   expectMigInstances(gpu!, 2, 'detail-list-v1');
+  // The board's memory is the aggregate: every process, and what MIG device 0 uses besides them.
   expect(gpu!.memoryTotalBytes).toBe(80 * GiB);
+  expect(gpu!.memoryUsedBytes).toBe(16 * GiB + 64 * MiB);
+  expect(gpu!.memoryFreeBytes).toBe(80 * GiB - 512 * MiB - (16 * GiB + 64 * MiB));
   expect(gpu!.processes!.map((p) => [p.pid, p.gpuInstanceId])).toEqual([
     [4101, 1],
     [4102, 1],

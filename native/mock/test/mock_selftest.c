@@ -884,6 +884,12 @@ static void test_mig(void) {
   }
   n = READ_PROCESSES(p_nvmlDeviceGetComputeRunningProcesses, d0, 16, records);
   CHECKF(n == 3, "the privileged parent lists every instance's processes, got %d", n);
+  /* The privileged parent's memory is the aggregate: its reservation, every MIG device's otherUsed and
+   * every process (v1: used includes the reservation). */
+  EXPECT_RC(p_nvmlDeviceGetMemoryInfo(d0, &memory), NVML_SUCCESS);
+  EXPECT_U64(memory.total, 85899345920ULL);
+  EXPECT_U64(memory.used, 444596224ULL + 67108864ULL + 1000001ULL + 2000002ULL + 3000003ULL);
+  EXPECT_U64(memory.free, memory.total - memory.used);
 
   /* What a MIG handle does not answer. */
   EXPECT_RC(p_nvmlDeviceGetTemperature(m0, NVML_TEMPERATURE_GPU, &u), NVML_ERROR(NOT_SUPPORTED));
