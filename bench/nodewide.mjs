@@ -16,8 +16,9 @@ const child = (ctx) => join(ctx.root, 'bench', 'lib', 'nodewide-child.cjs');
 
 async function round(ctx, mode, processes, count, dir, mock) {
   const entry = join(ctx.root, 'dist', 'cjs', 'index.js');
-  const kids = Array.from({ length: processes }, () =>
-    fork(child(ctx), [entry, mode, dir, mock.uuid, String(count)], {
+  // 'entries': one process holding `processes` participants, admitting alone.
+  const kids = Array.from({ length: mode === 'entries' ? 1 : processes }, () =>
+    fork(child(ctx), [entry, mode, dir, mock.uuid, String(count), String(processes)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...mock.env },
     }),
@@ -56,15 +57,16 @@ export async function run(ctx) {
       // Side by side: the single-process guard in as many processes (each alone), the guard with option
       // node (all sharing one GPU ledger), and the node ledger module alone.
       const round3 = {};
-      for (const mode of ['guard', 'node', 'ledger']) {
+      for (const mode of ['guard', 'node', 'ledger', 'entries']) {
         ctx.log(`nodewide: ${mode}, ${processes} process${processes === 1 ? '' : 'es'} × ${count} admissions`);
         const r = await round(ctx, mode, processes, count, dir, { env: mock.env, uuid: device.uuid });
         results.push(r);
         round3[mode] = r;
       }
-      const { guard: g, node: n, ledger: l } = round3;
+      const { guard: g, node: n, ledger: l, entries: e } = round3;
       const ms = (v) => v.toFixed(3);
-      rows.push([String(processes), ms(g.median), ms(g.p99), ms(n.median), ms(n.p99), ms(l.median), (n.median / g.median).toFixed(0), Math.round(n.perSecond).toString()]);
+      rows.push([String(processes), ms(g.median), ms(g.p99), ms(n.median), ms(n.p99), ms(l.median), ms(l.p99), ms(e.median),
+        (n.median / g.median).toFixed(0), Math.round(n.perSecond).toString(), Math.round(l.perSecond).toString()]);
     }
   } finally {
     mock.cleanup();
@@ -77,10 +79,12 @@ export async function run(ctx) {
     tables: [
       {
         title: `VramGuard.admit() latency, ms, ${count} admissions per process back to back (admit then cancel), mock NVML`,
-        columns: ['processes', 'guard median', 'guard p99', 'guard+node median', 'guard+node p99', 'ledger alone median', 'node/guard', 'guard+node admits/s (all)'].map((t) => ({ title: t, align: 'right' })),
+        columns: ['processes', 'guard median', 'guard p99', 'guard+node median', 'guard+node p99', 'ledger alone median', 'ledger alone p99',
+          'uncontended, N entries', 'node/guard', 'guard+node admits/s (all)', 'ledger admits/s (all)'].map((t) => ({ title: t, align: 'right' })),
         rows,
         footer: [
           'guard: VramGuard without option node, each process alone; guard+node: VramGuard with option node, all sharing one GPU ledger; ledger alone: NodeLedger.admit()',
+          'uncontended, N entries: NodeLedger.admit() in one process with N participants in the ledger, admitting alone (the work done under the lock)',
           `ledger directory: a new directory under ${base} (production default: /dev/shm itself)`,
         ],
       },
