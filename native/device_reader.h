@@ -3,7 +3,8 @@
 // All the NVML driver-era knowledge lives here: memory _v2 with its version word falling back to v1,
 // process lists _v3 -> _v2 -> v1 with the right record stride (including the 32-byte _v3 records of
 // drivers 535.43-535.86), growing buffers on INSUFFICIENT_SIZE, merging the compute, graphics and MPS
-// lists by pid, and per-device lastSeen bookkeeping for process utilization.
+// lists by pid, and per-device lastSeen bookkeeping for process utilization. What the driver itself is
+// (versions, and the record layout its version and symbols imply) is read once: system_info.h.
 #pragma once
 
 #include <cstdint>
@@ -14,31 +15,9 @@
 
 #include "nvml_loader.h"
 #include "snapshot.h"
+#include "system_info.h"
 
 namespace vramguard {
-
-// What the driver's version and exported symbols tell us about its ABI.
-struct DriverTraits {
-  bool v3ProcessRecordsAre32Bytes = false;  // drivers 535.43 to 535.86
-  std::string evidence;                     // what decided it, one line (system info shows it)
-
-  // Drivers 535.43-535.86 wrote 32-byte records from the _v3 lists. They are the drivers that export
-  // nvmlDeviceGetConfComputeMemSizeInfo and not nvmlDeviceGetRunningProcessDetailList; the symbols can
-  // rule 32 bytes out for certain, the version string says which release it is. Both are used: the
-  // symbols overrule a version they contradict, and decide alone when the version is unreadable.
-  static DriverTraits Decide(const std::string& driverVersion, const NvmlFunctionTable& nvml);
-  static DriverTraits FromVersion(const std::string& driverVersion);  // version alone (no symbols known)
-};
-
-struct SystemInfo {
-  Reading<std::string> driverVersion;
-  Reading<std::string> nvmlVersion;
-  Reading<int> cudaDriverVersion;  // e.g. 12040 for CUDA 12.4
-  Reading<uint32_t> deviceCount;
-  DriverTraits traits;             // decided from driverVersion and the exported symbols
-};
-
-SystemInfo ReadSystemInfo(const NvmlFunctionTable& nvml);
 
 // Calls that say the GPU is gone (fallen off the bus, or reset away).
 inline bool IsLostCode(nvmlReturn_t rc) { return rc == NVML_GPU_IS_LOST || rc == NVML_GPU_NOT_FOUND; }
