@@ -1,7 +1,8 @@
 // Native values as JS values: system info, symbols, failures and sampler events (snapshots, the hot
-// path, are in js_snapshot.cc).
+// path, are in js_snapshot.cc); and the option values read from JS (library path, device list).
 #include "js_values.h"
 
+#include <cmath>
 #include <string>
 
 namespace vramguard {
@@ -91,6 +92,25 @@ Napi::Value EventToJs(Napi::Env env, const SamplerEvent& e) {
   o.Set("sequence", static_cast<double>(e.sequence));
   o.Set("timestamp", e.timestampMicros / 1000.0);
   return o;
+}
+
+std::string OptionalString(const Napi::Value& value) {
+  return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+}
+
+std::vector<uint32_t> DeviceList(const Napi::Value& value) {
+  std::vector<uint32_t> devices;
+  if (!value.IsArray()) return devices;
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const double index = array.Get(i).ToNumber().DoubleValue();
+    if (!(index >= 0 && index < 4294967295.0) || std::floor(index) != index) {
+      throw Napi::TypeError::New(value.Env(), "device index must be a non-negative integer, got " +
+                                                  array.Get(i).ToString().Utf8Value());
+    }
+    devices.push_back(static_cast<uint32_t>(index));
+  }
+  return devices;
 }
 
 }  // namespace vramguard

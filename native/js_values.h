@@ -1,9 +1,13 @@
 // Native values as JS values (node-addon-api): what the bindings hand to JavaScript, but snapshots
-// (js_snapshot.h). No N-API entry
+// (js_snapshot.h); and the two option values read from JS. No N-API entry
 // points here (see js_guard.h); every function may throw Napi::Error inside a guarded body.
 #pragma once
 
 #include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "device_pass.h"
 #include "device_reader.h"
@@ -21,5 +25,10 @@ Napi::Object SymbolsToJs(Napi::Env env, const NvmlFunctionTable& table);
 // { ok: false, kind, code, returnValue, function, reason }
 Napi::Object FailureToJs(Napi::Env env, const ReadFailure& failure);
 Napi::Value EventToJs(Napi::Env env, const SamplerEvent& event);
+
+// From JS: a string, or "" for anything else (an absent library path).
+std::string OptionalString(const Napi::Value& value);
+// From JS: an array of device indexes (non-negative integers; TypeError naming a bad one), or none.
+std::vector<uint32_t> DeviceList(const Napi::Value& value);
 
 }  // namespace vramguard
