@@ -1,8 +1,9 @@
 // The check to run on a GPU machine (see ../shared/gpu/README.md): in one call of a few minutes it
 // compares every field vramguard reads with nvidia-smi and NVIDIA's Python binding, starts a PyTorch
-// process holding a known number of bytes and waits for its pid to appear, has a guard evict a
-// torch-backed worker, times vramguard's pass, the same NVML calls from a plain C loop, pynvml and an
-// nvidia-smi spawn side by side, and compares our struct sizes and offsets with the machine's nvml.h.
+// process holding a known number of bytes and waits for its pid to appear, reads a busy one's SM
+// utilization beside pynvml, has a guard evict a torch-backed worker, times vramguard's pass, the same
+// NVML calls from a plain C loop, pynvml and an nvidia-smi spawn side by side, runs the CLI (info
+// --json, a serve scrape), and compares our struct sizes and offsets with the machine's nvml.h.
 // Results: $OUT/gpu-check.json and gpu-check.md. How to run it there: bench/RESULTS.md, "GPU check".
 //
 //   bash .gpu/run.sh node bench/gpu/check.mjs            (on the GPU machine)
@@ -105,17 +106,24 @@ await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
 // ---- 2. A torch process holding a known number of bytes appears with its pid -----------------------
 const pidsOnGpu0 = () => new Set((vg.nvml.readOnce().snapshot.devices[0].processes ?? []).map((p) => p.pid));
 
-/** Starts a process holding `bytes` on GPU 0 (torch; in a dry run, a node child the mock lists). */
-async function startHolder(bytes) {
+/**
+ * Starts a process holding `bytes` on GPU 0: a torch tensor; with `busy`, it also multiplies two
+ * 4096 x 4096 matrices back to back until killed, so the driver has utilization samples for it. In a
+ * dry run, a node child the mock lists (busy: at 85 % SM).
+ */
+async function startHolder(bytes, { busy = false } = {}) {
   if (dryRun) {
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    const record = { pid: child.pid, usedBytes: bytes + 500 * MiB };
+    const record = { pid: child.pid, usedBytes: bytes + 500 * MiB, ...(busy ? { smUtilPercent: 85, memUtilPercent: 40 } : {}) };
     mockProcesses.push(record);
     mock.control.setProcess(0, { ...record, followPid: true });
     child.once('exit', () => mockProcesses.splice(mockProcesses.indexOf(record), 1));
     return child;
   }
-  const code = `import torch,os,time; x=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True); time.sleep(180)`;
+  const work = busy
+    ? 'a=torch.randn(4096,4096,device="cuda"); b=torch.randn(4096,4096,device="cuda")\nwhile True:\n  c=a@b; torch.cuda.synchronize()'
+    : 'time.sleep(180)';
+  const code = `import torch,os,time\nx=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True)\n${work}\n`;
   const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
@@ -176,6 +184,43 @@ await check('a torch process holding 2 GiB appears with its pid', async () => {
       data: { pid: child.pid, nvmlPid: seen.nvmlPid, hostPid: seen.hostPid, usedBytes: seen.usedBytes, nvidiaSmiMiB: smi?.[1] ?? null, pynvmlBytes: py?.usedBytes ?? null },
     };
   } finally {
+    await stopHolder(child, seen?.nvmlPid);
+  }
+});
+
+// ---- 2b. A busy torch process's utilization: the driver's samples, taken as vramguard validates them --
+await check("a busy torch process shows its SM utilization (vramguard vs pynvml)", async () => {
+  const bytes = 256 * MiB;
+  const before = pidsOnGpu0();
+  const child = await startHolder(bytes, { busy: true });
+  const sampler = new vg.Sampler({ interval: '100ms' }).start();
+  let seen;
+  try {
+    seen = await waitForHolder(child, bytes, before);
+    // Five seconds of passes: the highest SM share vramguard gave the pid, and what it rejected.
+    let maxSm = 0;
+    let maxGpu = 0;
+    let freshPasses = 0;
+    let passes = 0;
+    let last;
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      last = (await sampler.next()).devices[0];
+      passes += 1;
+      if (last.processUtilizationFresh) freshPasses += 1;
+      maxGpu = Math.max(maxGpu, last.gpuUtilizationRatio ?? 0);
+      const p = last.processes?.find((x) => x.pid === seen.nvmlPid);
+      maxSm = Math.max(maxSm, p?.smUtilizationRatio ?? 0);
+    }
+    const py = references.processUtilization(seen.nvmlPid);
+    return {
+      ok: maxSm > 0,
+      note: `vramguard: SM ${(maxSm * 100).toFixed(0)} % at most over ${passes} passes (${freshPasses} with fresh samples), GPU ${(maxGpu * 100).toFixed(0)} %, ` +
+        `${last?.utilizationSamplesRejectedTotal ?? 'n/a'} samples rejected in all; pynvml: ${py.error ?? `SM ${py.smPercent} % (${py.samples} samples)`}`,
+      data: { pid: seen.nvmlPid, maxSmRatio: maxSm, maxGpuRatio: maxGpu, passes, freshPasses, rejectedTotal: last?.utilizationSamplesRejectedTotal ?? null, pynvml: py },
+    };
+  } finally {
+    sampler.close();
     await stopHolder(child, seen?.nvmlPid);
   }
 });
@@ -245,6 +290,46 @@ await check('timing: vramguard vs pynvml vs nvidia-smi', async () => {
     data.nvidiaSmiSpawnMs = median(spawns);
   }
   return { note: Object.entries(data).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') + (dryRun ? ' (dry run: the mock; pynvml and nvidia-smi skipped)' : ''), data };
+});
+
+// ---- 4b. The CLI as users run it: info --json, and a Prometheus scrape of serve -------------------
+await check('CLI: info --json and a serve scrape against nvidia-smi', async () => {
+  const cliMain = join(packageDir, 'dist', 'cjs', 'cli', 'main.js');
+  const info = JSON.parse(execFileSync(process.execPath, [cliMain, 'info', '--json'], { encoding: 'utf8', timeout: 30_000 }));
+  const smi = references.gpus();
+  const problems = [];
+  if (info.is_mock !== dryRun) problems.push(`info says is_mock ${info.is_mock}`);
+  if (info.driver_version !== smi[0]?.driver_version) problems.push(`info driver ${info.driver_version}, nvidia-smi ${smi[0]?.driver_version}`);
+  info.devices.forEach((d, i) => {
+    if (d.uuid !== smi[i]?.uuid) problems.push(`GPU ${i} uuid ${d.uuid}, nvidia-smi ${smi[i]?.uuid}`);
+    if (Math.abs(d.memory_total_bytes / MiB - Number(smi[i]?.['memory.total'])) > 1) problems.push(`GPU ${i} total ${d.memory_total_bytes} bytes, nvidia-smi ${smi[i]?.['memory.total']} MiB`);
+  });
+  const serve = spawn(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:0', '--interval', '250ms', '--processes'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  serve.stderr.on('data', (chunk) => (stderr += chunk));
+  try {
+    const port = await poll('serve to listen', () => /listening on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(stderr)?.[1], 15_000);
+    const started = performance.now();
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const scrapeMs = performance.now() - started;
+    const health = (await fetch(`http://127.0.0.1:${port}/health`)).status;
+    const total = /^vramguard_gpu_memory_total_bytes\{[^}]*gpu="0"[^}]*\} (\S+)$/m.exec(metrics)?.[1];
+    if (health !== 200) problems.push(`/health answered ${health}`);
+    if (total === undefined) problems.push('no vramguard_gpu_memory_total_bytes for gpu 0 in the scrape');
+    else if (Math.abs(Number(total) / MiB - Number(smi[0]?.['memory.total'])) > 1) problems.push(`scraped total ${total} bytes, nvidia-smi ${smi[0]?.['memory.total']} MiB`);
+    const series = metrics.split('\n').filter((line) => line.startsWith('vramguard_')).length;
+    return {
+      ok: problems.length === 0,
+      note: problems.length ? problems.join('; ') : `info agrees with nvidia-smi; serve: /health 200, ${series} series, scrape ${scrapeMs.toFixed(1)} ms`,
+      data: { infoDevices: info.devices.length, series, scrapeMs, health },
+    };
+  } finally {
+    const exited = new Promise((resolve) => serve.once('exit', resolve));
+    serve.kill('SIGTERM');
+    const timer = setTimeout(() => serve.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
 });
 
 // ---- 5. Our struct sizes and offsets against the machine's nvml.h --------------------------------

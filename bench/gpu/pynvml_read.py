@@ -1,9 +1,11 @@
 """What NVIDIA's Python binding (nvidia-ml-py) reads, for bench/gpu/check.mjs to compare with vramguard.
 
     python3 bench/gpu/pynvml_read.py [timing passes]
+    python3 bench/gpu/pynvml_read.py --process-utilization PID
 
 Prints one JSON object: the devices' fields (the same set vramguard reads), their compute processes,
-and the median time of one full pass over every device (seconds), measured in this process.
+and the median time of one full pass over every device (seconds), measured in this process; or, with
+--process-utilization, the highest SM share among the driver's samples for PID on GPU 0.
 """
 import json
 import statistics
@@ -51,7 +53,26 @@ def read_device(index):
     }
 
 
+def process_utilization(pid):
+    """The highest SM share the driver's samples give `pid` on GPU 0 (lastSeen 0: every sample it keeps)."""
+    h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    try:
+        samples = [s for s in pynvml.nvmlDeviceGetProcessUtilization(h, 0) if s.pid == pid]
+    except pynvml.NVMLError as error:
+        return {"error": str(error)}
+    if not samples:
+        return {"error": "no sample for pid %d" % pid}
+    return {"smPercent": max(s.smUtil for s in samples), "samples": len(samples)}
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--process-utilization":
+        pynvml.nvmlInit()
+        try:
+            print(json.dumps(process_utilization(int(sys.argv[2]))))
+        finally:
+            pynvml.nvmlShutdown()
+        return
     passes = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     pynvml.nvmlInit()
     try:

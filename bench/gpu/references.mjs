@@ -30,6 +30,8 @@ export function realReferences(here) {
     computeApps: () => parseSmiCsv(smi(['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits']), ['pid', 'used'])
       .map((row) => [Number(row.pid), Number(row.used)]),
     pynvml: (passes) => JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), String(passes)], { encoding: 'utf8', timeout: 120_000 })),
+    /** pynvml's process utilization samples for `pid` on GPU 0 (every sample the driver keeps). */
+    processUtilization: (pid) => JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), '--process-utilization', String(pid)], { encoding: 'utf8', timeout: 30_000 })),
   };
 }
 
@@ -53,6 +55,10 @@ export function standInReferences(scenario, processes) {
       'clocks.sm': String(d.clocks.smMhz), 'clocks.mem': String(d.clocks.memoryMhz),
     })),
     computeApps: () => processes().map((p) => [p.pid, Math.floor(p.usedBytes / MiB)]),
+    processUtilization: (pid) => {
+      const p = processes().find((x) => x.pid === pid);
+      return p ? { smPercent: p.smUtilPercent ?? 0, samples: 1 } : { error: 'Not Found' };
+    },
     pynvml: () => ({
       driverVersion: scenario.driverVersion,
       cudaDriverVersion: scenario.cudaDriverVersion,

@@ -1,7 +1,8 @@
 // The GPU check script's dry run: on the mock, it compares every field with stand-ins for nvidia-smi and
-// pynvml that answer from the scenario, sees a process holding a known amount appear, has a guard evict
-// a worker, times a pass, and compares struct layouts with a header (here one that includes ours, so
-// they must agree); the steps that need a GPU say they were skipped.
+// pynvml that answer from the scenario, sees a process holding a known amount appear and a busy one's
+// SM share, has a guard evict a worker, times a pass, runs the CLI, and compares struct layouts with a
+// header (here one that includes ours, so they must agree); the steps that need a GPU say they were
+// skipped.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +40,16 @@ it('runs end to end on the mock and writes JSON and markdown', () => {
   expect(results.checks.map((c) => [c.name, c.status])).toEqual([
     ['fields: vramguard vs nvidia-smi vs pynvml', 'ok'],
     ['a torch process holding 2 GiB appears with its pid', 'ok'],
+    ['a busy torch process shows its SM utilization (vramguard vs pynvml)', 'ok'],
     ['a guard evicts a torch-backed worker to admit another', 'ok'],
     ['timing: vramguard vs pynvml vs nvidia-smi', 'ok'],
+    ['CLI: info --json and a serve scrape against nvidia-smi', 'ok'],
     ['struct sizes and offsets vs nvml.h', 'ok'],
   ]);
   expect(results.checks[0]!.note).toMatch(/^\d+ comparisons agree \(dry run: nvidia-smi and pynvml played by stand-ins/);
   expect(results.checks[1]!.note).toMatch(/nvidia-smi \d+ MiB, pynvml \d+ bytes/);
-  expect(results.checks[4]!.note).toBe(`identical to ${header}`);
+  expect(results.checks[2]!.note).toMatch(/^vramguard: SM 85 % at most .*; pynvml: SM 85 %/);
+  expect(results.checks[5]!.note).toMatch(/^info agrees with nvidia-smi; serve: \/health 200/);
+  expect(results.checks[6]!.note).toBe(`identical to ${header}`);
   expect(readFileSync(join(out, 'gpu-check.md'), 'utf8')).toMatch(/^# vramguard GPU check .*dry run on the mock\)/);
-});
+}, 150_000); // a run of about 11 s (fixed windows: 5 s of busy samples, 2 s of 10 ms passes per side)
