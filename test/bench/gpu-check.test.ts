@@ -52,4 +52,4 @@ it('runs end to end on the mock and writes JSON and markdown', () => {
   expect(results.checks[5]!.note).toMatch(/^info agrees with nvidia-smi; serve: \/health 200/);
   expect(results.checks[6]!.note).toBe(`identical to ${header}`);
   expect(readFileSync(join(out, 'gpu-check.md'), 'utf8')).toMatch(/^# vramguard GPU check .*dry run on the mock\)/);
-}, 150_000); // a run of about 11 s (fixed windows: 5 s of busy samples, 2 s of 10 ms passes per side)
+}, 150_000); // a run of about 7 s (measuring windows: 1 s of busy samples, 200 passes of 10 ms per side)
