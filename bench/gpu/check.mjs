@@ -33,16 +33,53 @@ const GiB = 2 ** 30;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const results = { dryRun, date: new Date().toISOString(), package: packageDir, checks: [] };
-const skip = (name, why) => results.checks.push({ name, status: 'skipped', note: why });
 
+/** Writes gpu-check.json and gpu-check.md as they stand: after every check, so a cut-off run keeps what it did. */
+function writeResults() {
+  writeFileSync(join(out, 'gpu-check.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const md = [`# vramguard GPU check (${results.date}${dryRun ? ', dry run on the mock' : ''})`, '', '| Check | Result | Note |', '| --- | --- | --- |',
+    ...results.checks.map((c) => `| ${c.name} | ${c.status} | ${String(c.note).split('\n')[0].replace(/\|/g, '\\|')} |`)].join('\n');
+  writeFileSync(join(out, 'gpu-check.md'), `${md}\n`);
+  return md;
+}
+
+const skip = (name, why) => {
+  results.checks.push({ name, status: 'skipped', note: why });
+  writeResults();
+};
+
+// Every process a check starts, so that one that hangs or fails leaves none behind.
+const children = new Set();
+const track = (child) => {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+};
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+// The whole run fits in 5 minutes: each check gets at most 60 s, and none starts once 4.5 have gone.
+const runDeadline = Date.now() + 270_000;
+
+/** Runs one check; a check still running after its time fails as timed out and the run goes on. */
 async function check(name, fn) {
   const started = Date.now();
+  const timeoutMs = Math.min(60_000, runDeadline - started);
+  if (timeoutMs <= 0) return skip(name, "not started: the run's 4.5 minutes were spent");
+  let timer;
+  const timedOut = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${(timeoutMs / 1000).toFixed(0)} s`)), timeoutMs);
+  });
   try {
-    const { ok = true, note = '', data } = (await fn()) ?? {};
+    const { ok = true, note = '', data } = (await Promise.race([fn(), timedOut])) ?? {};
     results.checks.push({ name, status: ok ? 'ok' : 'fail', note, data, seconds: (Date.now() - started) / 1000 });
   } catch (error) {
     results.checks.push({ name, status: 'fail', note: String(error?.stack ?? error), seconds: (Date.now() - started) / 1000 });
+  } finally {
+    clearTimeout(timer);
   }
+  writeResults();
 }
 
 const MiB = 2 ** 20;
@@ -113,7 +150,7 @@ const pidsOnGpu0 = () => new Set((vg.nvml.readOnce().snapshot.devices[0].process
  */
 async function startHolder(bytes, { busy = false } = {}) {
   if (dryRun) {
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const child = track(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }));
     const record = { pid: child.pid, usedBytes: bytes + 500 * MiB, ...(busy ? { smUtilPercent: 85, memUtilPercent: 40 } : {}) };
     mockProcesses.push(record);
     mock.control.setProcess(0, { ...record, followPid: true });
@@ -124,7 +161,7 @@ async function startHolder(bytes, { busy = false } = {}) {
     ? 'a=torch.randn(4096,4096,device="cuda"); b=torch.randn(4096,4096,device="cuda")\nwhile True:\n  c=a@b; torch.cuda.synchronize()'
     : 'time.sleep(180)';
   const code = `import torch,os,time\nx=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True)\n${work}\n`;
-  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = track(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
     child.once('exit', (c) => reject(new Error(`torch process exited (${c}) before allocating`)));
@@ -305,7 +342,7 @@ await check('CLI: info --json and a serve scrape against nvidia-smi', async () =
     if (d.uuid !== smi[i]?.uuid) problems.push(`GPU ${i} uuid ${d.uuid}, nvidia-smi ${smi[i]?.uuid}`);
     if (Math.abs(d.memory_total_bytes / MiB - Number(smi[i]?.['memory.total'])) > 1) problems.push(`GPU ${i} total ${d.memory_total_bytes} bytes, nvidia-smi ${smi[i]?.['memory.total']} MiB`);
   });
-  const serve = spawn(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:0', '--interval', '250ms', '--processes'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const serve = track(spawn(process.execPath, [cliMain, 'serve', '--listen', '127.0.0.1:0', '--interval', '250ms', '--processes'], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   serve.stderr.on('data', (chunk) => (stderr += chunk));
   try {
@@ -369,10 +406,6 @@ if (headers.length === 0 || !has('gcc')) {
 }
 
 if (mock) mock.cleanup();
-writeFileSync(join(out, 'gpu-check.json'), `${JSON.stringify(results, null, 2)}\n`);
-const md = [`# vramguard GPU check (${results.date}${dryRun ? ', dry run on the mock' : ''})`, '', '| Check | Result | Note |', '| --- | --- | --- |',
-  ...results.checks.map((c) => `| ${c.name} | ${c.status} | ${String(c.note).split('\n')[0].replace(/\|/g, '\\|')} |`)].join('\n');
-writeFileSync(join(out, 'gpu-check.md'), `${md}\n`);
-console.log(md);
+console.log(writeResults());
 console.log(`\nwritten: ${join(out, 'gpu-check.json')}, ${join(out, 'gpu-check.md')}`);
 process.exit(results.checks.some((c) => c.status === 'fail') ? 1 : 0);
