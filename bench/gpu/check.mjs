@@ -96,6 +96,9 @@ if (dryRun) {
 }
 
 const references = dryRun ? standInReferences(scenario, () => mockProcesses) : realReferences(here);
+// The steps with a PyTorch process need torch with CUDA for python3; without it they say so.
+const torchReady = dryRun || spawnSync('python3', ['-c', 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)']).status === 0;
+const torchCheck = (name, fn) => (torchReady ? check(name, fn) : skip(name, 'no PyTorch with CUDA for python3 here'));
 
 // ---- 1. Every field against nvidia-smi and pynvml, read in the same run ---------------------------
 /** `value` in `unit`s; null (not supported) and undefined (not read) stay as they are. */
@@ -104,10 +107,12 @@ const cudaText = (v) => (typeof v === 'number' ? `${Math.floor(v / 1000)}.${Math
 await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
   const { system, snapshot } = vg.nvml.readOnce();
   const smi = references.gpus();
-  const py = references.pynvml(5);
+  const py = references.pynvml?.(5) ?? null;
+  // What each tool reports for a field (pynvml only where nvidia-ml-py is installed).
+  const refs = (smiValue, pyValue) => (py ? { nvidiaSmi: smiValue, pynvml: pyValue } : { nvidiaSmi: smiValue });
   const rows = [];
   const mismatches = [];
-  // `theirs` holds what each tool reports (a tool that does not report the field has no key).
+  // `theirs`: refs(), or the one tool that reports the field.
   const compare = (gpu, field, mine, theirs, tolerance = 0) => {
     const same = (a, b) => {
       if (a === undefined || b === undefined) return false; // a reading missing from one side's output
@@ -118,26 +123,28 @@ await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
     rows.push({ gpu, field, vramguard: mine, ...theirs, ok });
     if (!ok) mismatches.push(`${gpu}.${field} (vramguard ${mine}, ${Object.entries(theirs).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   };
-  compare('system', 'driverVersion', system.driverVersion, { nvidiaSmi: smi[0]?.driver_version, pynvml: py.driverVersion });
-  compare('system', 'cudaDriverVersion', system.cudaDriverVersion, { pynvml: cudaText(py.cudaDriverVersion) }); // nvidia-smi has no query field for it
-  compare('system', 'deviceCount', snapshot.devices.length, { nvidiaSmi: smi.length, pynvml: py.devices.length });
+  compare('system', 'driverVersion', system.driverVersion, refs(smi[0]?.driver_version, py?.driverVersion));
+  // nvidia-smi has no query field for the CUDA version.
+  if (py) compare('system', 'cudaDriverVersion', system.cudaDriverVersion, { pynvml: cudaText(py.cudaDriverVersion) });
+  compare('system', 'deviceCount', snapshot.devices.length, refs(smi.length, py?.devices.length));
   snapshot.devices.forEach((d, i) => {
     const s = smi[i] ?? {};
-    const p = py.devices[i] ?? {};
-    compare(i, 'uuid', d.uuid, { nvidiaSmi: s.uuid, pynvml: p.uuid });
-    compare(i, 'name', d.name, { nvidiaSmi: s.name, pynvml: p.name });
-    compare(i, 'pciBusId', d.pciBusId?.toUpperCase(), { nvidiaSmi: s['pci.bus_id']?.toUpperCase(), pynvml: p.pciBusId?.toUpperCase() });
-    compare(i, 'memoryTotalMiB', per(d.memoryTotalBytes, MiB), { nvidiaSmi: s['memory.total'], pynvml: per(p.memoryTotalBytes, MiB) }, 1);
-    compare(i, 'memoryUsedMiB', per(d.memoryUsedBytes, MiB), { nvidiaSmi: s['memory.used'], pynvml: per(p.memoryUsedBytes, MiB) }, 64);
-    compare(i, 'memoryReservedMiB', per(d.memoryReservedBytes, MiB), { nvidiaSmi: s['memory.reserved'], pynvml: per(p.memoryReservedBytes, MiB) }, 1);
-    compare(i, 'temperatureC', d.temperatureCelsius, { nvidiaSmi: s['temperature.gpu'], pynvml: p.temperatureCelsius }, 3);
-    compare(i, 'powerLimitW', d.powerLimitWatts, { nvidiaSmi: s['enforced.power.limit'], pynvml: per(p.powerLimitMilliwatts, 1000) }, 1);
-    compare(i, 'powerUsageW', d.powerUsageWatts, { nvidiaSmi: s['power.draw'], pynvml: per(p.powerUsageMilliwatts, 1000) }, 30);
-    compare(i, 'smClockMHz', per(d.smClockHertz, 1e6), { nvidiaSmi: s['clocks.sm'], pynvml: p.smClockMhz }, 200);
-    compare(i, 'memoryClockMHz', per(d.memoryClockHertz, 1e6), { nvidiaSmi: s['clocks.mem'], pynvml: p.memoryClockMhz }, 10);
+    const p = py?.devices[i] ?? {};
+    compare(i, 'uuid', d.uuid, refs(s.uuid, p.uuid));
+    compare(i, 'name', d.name, refs(s.name, p.name));
+    compare(i, 'pciBusId', d.pciBusId?.toUpperCase(), refs(s['pci.bus_id']?.toUpperCase(), p.pciBusId?.toUpperCase()));
+    compare(i, 'memoryTotalMiB', per(d.memoryTotalBytes, MiB), refs(s['memory.total'], per(p.memoryTotalBytes, MiB)), 1);
+    compare(i, 'memoryUsedMiB', per(d.memoryUsedBytes, MiB), refs(s['memory.used'], per(p.memoryUsedBytes, MiB)), 64);
+    compare(i, 'memoryReservedMiB', per(d.memoryReservedBytes, MiB), refs(s['memory.reserved'], per(p.memoryReservedBytes, MiB)), 1);
+    compare(i, 'temperatureC', d.temperatureCelsius, refs(s['temperature.gpu'], p.temperatureCelsius), 3);
+    compare(i, 'powerLimitW', d.powerLimitWatts, refs(s['enforced.power.limit'], per(p.powerLimitMilliwatts, 1000)), 1);
+    compare(i, 'powerUsageW', d.powerUsageWatts, refs(s['power.draw'], per(p.powerUsageMilliwatts, 1000)), 30);
+    compare(i, 'smClockMHz', per(d.smClockHertz, 1e6), refs(s['clocks.sm'], p.smClockMhz), 200);
+    compare(i, 'memoryClockMHz', per(d.memoryClockHertz, 1e6), refs(s['clocks.mem'], p.memoryClockMhz), 10);
   });
   const note = mismatches.length ? `mismatched: ${mismatches.join('; ')}` : `${rows.length} comparisons agree`;
-  return { ok: mismatches.length === 0, note: note + (dryRun ? ' (dry run: nvidia-smi and pynvml played by stand-ins answering from the scenario)' : ''), data: { system, rows } };
+  const how = dryRun ? ' (dry run: nvidia-smi and pynvml played by stand-ins answering from the scenario)' : py ? '' : ' (nvidia-smi only: no nvidia-ml-py for python3 here)';
+  return { ok: mismatches.length === 0, note: note + how, data: { system, rows } };
 });
 
 // ---- 2. A torch process holding a known number of bytes appears with its pid -----------------------
@@ -203,7 +210,7 @@ async function stopHolder(child, nvmlPid) {
   if (nvmlPid !== undefined) await poll(`pid ${nvmlPid} leaving NVML's list`, () => !pidsOnGpu0().has(nvmlPid));
 }
 
-await check('a torch process holding 2 GiB appears with its pid', async () => {
+await torchCheck('a torch process holding 2 GiB appears with its pid', async () => {
   const bytes = 2 * GiB;
   const before = pidsOnGpu0();
   const child = await startHolder(bytes);
@@ -211,13 +218,14 @@ await check('a torch process holding 2 GiB appears with its pid', async () => {
   try {
     seen = await waitForHolder(child, bytes, before);
     const smi = references.computeApps().find(([pid]) => pid === seen.nvmlPid) ?? null;
-    const py = references.pynvml(1).devices[0].processes.find((p) => p.pid === seen.nvmlPid) ?? null;
+    const listed = references.pynvml?.(1).devices[0].processes;
+    const py = listed?.find((p) => p.pid === seen.nvmlPid) ?? null;
     const overhead = seen.usedBytes - bytes;
-    const agrees = smi !== null && Math.abs(smi[1] - seen.usedBytes / MiB) <= 2 && py !== null && py.usedBytes === seen.usedBytes;
+    const agrees = smi !== null && Math.abs(smi[1] - seen.usedBytes / MiB) <= 2 && (listed === undefined || py?.usedBytes === seen.usedBytes);
     const pidNote = seen.hostPid ? `, listed as pid ${seen.nvmlPid} (NVML reports host pids: a container)` : '';
     return {
       ok: overhead >= 0 && overhead < 2 * GiB && agrees,
-      note: `pid ${child.pid}${pidNote}: ${seen.usedBytes} bytes (${(overhead / MiB).toFixed(0)} MiB over the tensor), nvidia-smi ${smi?.[1] ?? 'none'} MiB, pynvml ${py?.usedBytes ?? 'none'} bytes` + (dryRun ? ' (dry run: a node child on the mock)' : ''),
+      note: `pid ${child.pid}${pidNote}: ${seen.usedBytes} bytes (${(overhead / MiB).toFixed(0)} MiB over the tensor), nvidia-smi ${smi?.[1] ?? 'none'} MiB, pynvml ${listed === undefined ? 'not installed' : `${py?.usedBytes ?? 'none'} bytes`}` + (dryRun ? ' (dry run: a node child on the mock)' : ''),
       data: { pid: child.pid, nvmlPid: seen.nvmlPid, hostPid: seen.hostPid, usedBytes: seen.usedBytes, nvidiaSmiMiB: smi?.[1] ?? null, pynvmlBytes: py?.usedBytes ?? null },
     };
   } finally {
@@ -226,7 +234,7 @@ await check('a torch process holding 2 GiB appears with its pid', async () => {
 });
 
 // ---- 2b. A busy torch process's utilization: the driver's samples, taken as vramguard validates them --
-await check("a busy torch process shows its SM utilization (vramguard vs pynvml)", async () => {
+await torchCheck("a busy torch process shows its SM utilization (vramguard vs pynvml)", async () => {
   const bytes = 256 * MiB;
   const before = pidsOnGpu0();
   const child = await startHolder(bytes, { busy: true });
@@ -250,7 +258,7 @@ await check("a busy torch process shows its SM utilization (vramguard vs pynvml)
       const p = last.processes?.find((x) => x.pid === seen.nvmlPid);
       maxSm = Math.max(maxSm, p?.smUtilizationRatio ?? 0);
     }
-    const py = references.processUtilization(seen.nvmlPid);
+    const py = references.processUtilization?.(seen.nvmlPid) ?? { error: 'not installed' };
     return {
       ok: maxSm > 0,
       note: `vramguard: SM ${(maxSm * 100).toFixed(0)} % at most over ${passes} passes (${freshPasses} with fresh samples), GPU ${(maxGpu * 100).toFixed(0)} %, ` +
@@ -264,7 +272,7 @@ await check("a busy torch process shows its SM utilization (vramguard vs pynvml)
 });
 
 // ---- 3. A guard evicting a torch-backed worker ----------------------------------------------------
-await check('a guard evicts a torch-backed worker to admit another', async () => {
+await torchCheck('a guard evicts a torch-backed worker to admit another', async () => {
   const bytes = 2 * GiB;
   const before = pidsOnGpu0();
   const worker = await startHolder(bytes);
@@ -318,7 +326,7 @@ await check('timing: vramguard vs pynvml vs nvidia-smi', async () => {
     data.passRatio = data.vramguardPassMs / data.rawLoopPassMs;
   }
   if (!dryRun) {
-    data.pynvmlPassMs = references.pynvml(200).passMedianSeconds * 1000;
+    if (references.pynvml) data.pynvmlPassMs = references.pynvml(200).passMedianSeconds * 1000;
     const spawns = [];
     for (let i = 0; i < 5; ++i) {
       const t = Date.now();
@@ -336,7 +344,8 @@ await check('CLI: info --json and a serve scrape against nvidia-smi', async () =
   const info = JSON.parse(execFileSync(process.execPath, [cliMain, 'info', '--json'], { encoding: 'utf8', timeout: 30_000 }));
   const smi = references.gpus();
   const problems = [];
-  if (info.is_mock !== dryRun) problems.push(`info says is_mock ${info.is_mock}`);
+  const library = vg.nvml.probe();
+  if (info.is_mock !== library.isMock) problems.push(`info says is_mock ${info.is_mock}, the library's probe ${library.isMock}`);
   if (info.driver_version !== smi[0]?.driver_version) problems.push(`info driver ${info.driver_version}, nvidia-smi ${smi[0]?.driver_version}`);
   info.devices.forEach((d, i) => {
     if (d.uuid !== smi[i]?.uuid) problems.push(`GPU ${i} uuid ${d.uuid}, nvidia-smi ${smi[i]?.uuid}`);

@@ -2,7 +2,7 @@
 // pynvml_read.py) on a GPU machine; in a dry run, stand-ins that answer in the same shapes and units
 // from the mock's scenario (the figures the mock was given, not what vramguard read from it), so the
 // comparisons themselves run, and a misnamed field or a wrong unit fails here before a GPU day.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const MiB = 2 ** 20;
@@ -21,17 +21,19 @@ export function parseSmiCsv(text, fields) {
     .map((line) => Object.fromEntries(line.split(', ').map((v, i) => [fields[i], /^\[.*\]$/.test(v.trim()) ? null : v.trim()])));
 }
 
-/** nvidia-smi and pynvml on this machine. */
+/** nvidia-smi and pynvml on this machine; `pynvml` and `processUtilization` are null without nvidia-ml-py. */
 export function realReferences(here) {
   const smi = (args) => execFileSync('nvidia-smi', args, { encoding: 'utf8', timeout: 30_000 });
+  const python = (args, timeout) => JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), ...args], { encoding: 'utf8', timeout }));
+  const hasPynvml = spawnSync('python3', ['-c', 'import pynvml']).status === 0;
   return {
     gpus: () => parseSmiCsv(smi([`--query-gpu=${SMI_FIELDS.join(',')}`, '--format=csv,noheader,nounits']), SMI_FIELDS),
     /** [pid, used MiB] per compute process, as nvidia-smi lists them. */
     computeApps: () => parseSmiCsv(smi(['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits']), ['pid', 'used'])
       .map((row) => [Number(row.pid), Number(row.used)]),
-    pynvml: (passes) => JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), String(passes)], { encoding: 'utf8', timeout: 120_000 })),
+    pynvml: hasPynvml ? (passes) => python([String(passes)], 120_000) : null,
     /** pynvml's process utilization samples for `pid` on GPU 0 (every sample the driver keeps). */
-    processUtilization: (pid) => JSON.parse(execFileSync('python3', [join(here, 'pynvml_read.py'), '--process-utilization', String(pid)], { encoding: 'utf8', timeout: 30_000 })),
+    processUtilization: hasPynvml ? (pid) => python(['--process-utilization', String(pid)], 30_000) : null,
   };
 }
 
