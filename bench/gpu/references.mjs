@@ -40,7 +40,7 @@ export function realReferences(here) {
 /**
  * Stand-ins answering from the scenario given to the mock (`processes()` returns the processes the check
  * has put on device 0 through the mock's control file). nvidia-smi's figures are what it prints without
- * units: MiB, whole watts with two decimals, MHz; pynvml's are NVML's own units (bytes, milliwatts).
+ * units: MiB, watts with two decimals, MHz; pynvml's are NVML's own units (bytes, milliwatts).
  */
 export function standInReferences(scenario, processes) {
   const used = (d, i) => (d.memory.otherUsed ?? 0) + (i === 0 ? processes() : d.processes ?? []).reduce((sum, p) => sum + p.usedBytes, 0);
