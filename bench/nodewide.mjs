@@ -1,8 +1,9 @@
 // Node-wide admission (issue 11): the latency of one VramGuard.admit() when 1, 4 and 16 guards with
 // option node share a GPU's ledger and all admit back to back (the worst case: every admission contends
 // for the node-wide flock), beside the single-process guard's admit() (no node option) and the
-// NodeLedger module alone, in the same run, on the mock NVML. Each side runs in child processes, so all
-// pay the same process start and IPC; only admit() itself is timed.
+// NodeLedger module alone, and the lock's floor (the module admitting alone with as many participants in
+// the ledger), in the same run, on the mock NVML. Each side runs in child processes, so all pay the same
+// process start and IPC; only admit() itself is timed.
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,7 +56,8 @@ export async function run(ctx) {
   try {
     for (const processes of [1, 4, 16]) {
       // Side by side: the single-process guard in as many processes (each alone), the guard with option
-      // node (all sharing one GPU ledger), and the node ledger module alone.
+      // node (all sharing one GPU ledger), the node ledger module alone, and the lock's floor (one process
+      // with as many participants in the ledger, admitting alone).
       const round3 = {};
       for (const mode of ['guard', 'node', 'ledger', 'entries']) {
         ctx.log(`nodewide: ${mode}, ${processes} process${processes === 1 ? '' : 'es'} × ${count} admissions`);
