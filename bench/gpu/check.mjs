@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { createHolders, poll } from './holders.mjs';
 import { realReferences, standInReferences } from './references.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,7 +32,6 @@ const out = process.env.OUT ?? join(tmpdir(), 'vramguard-gpu-check');
 mkdirSync(out, { recursive: true });
 const GiB = 2 ** 30;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const results = { dryRun, date: new Date().toISOString(), package: packageDir, checks: [] };
 
 /** Writes gpu-check.json and gpu-check.md as they stand: after every check, so a cut-off run keeps what it did. */
@@ -148,67 +148,7 @@ await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
 });
 
 // ---- 2. A torch process holding a known number of bytes appears with its pid -----------------------
-const pidsOnGpu0 = () => new Set((vg.nvml.readOnce().snapshot.devices[0].processes ?? []).map((p) => p.pid));
-
-/**
- * Starts a process holding `bytes` on GPU 0: a torch tensor; with `busy`, it also multiplies two
- * 4096 x 4096 matrices back to back until killed, so the driver has utilization samples for it. In a
- * dry run, a node child the mock lists (busy: at 85 % SM).
- */
-async function startHolder(bytes, { busy = false } = {}) {
-  if (dryRun) {
-    const child = track(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }));
-    const record = { pid: child.pid, usedBytes: bytes + 500 * MiB, ...(busy ? { smUtilPercent: 85, memUtilPercent: 40 } : {}) };
-    mockProcesses.push(record);
-    mock.control.setProcess(0, { ...record, followPid: true });
-    child.once('exit', () => mockProcesses.splice(mockProcesses.indexOf(record), 1));
-    return child;
-  }
-  const work = busy
-    ? 'a=torch.randn(4096,4096,device="cuda"); b=torch.randn(4096,4096,device="cuda")\nwhile True:\n  c=a@b; torch.cuda.synchronize()'
-    : 'time.sleep(180)';
-  const code = `import torch,os,time\nx=torch.empty(${bytes}, dtype=torch.uint8, device='cuda'); torch.cuda.synchronize(); print(os.getpid(), flush=True)\n${work}\n`;
-  const child = track(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  await new Promise((resolve, reject) => {
-    child.stdout.once('data', resolve);
-    child.once('exit', (c) => reject(new Error(`torch process exited (${c}) before allocating`)));
-  });
-  return child;
-}
-
-async function poll(what, test, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = test();
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
-
-/**
- * Waits for `child` to appear in GPU 0's list holding at least `bytes`. In a container NVML may list
- * the host's pid instead: then the one new process holding that much is taken, and `hostPid` says so.
- */
-function waitForHolder(child, bytes, before) {
-  return poll(`pid ${child.pid} holding ${bytes} bytes`, () => {
-    const processes = vg.nvml.readOnce().snapshot.devices[0].processes ?? [];
-    const own = processes.find((p) => p.pid === child.pid && p.usedBytes >= bytes);
-    if (own) return { nvmlPid: own.pid, usedBytes: own.usedBytes, hostPid: false };
-    const fresh = processes.filter((p) => !before.has(p.pid) && p.usedBytes >= bytes);
-    return fresh.length === 1 ? { nvmlPid: fresh[0].pid, usedBytes: fresh[0].usedBytes, hostPid: true } : null;
-  });
-}
-
-/** Kills a holder and waits until NVML no longer lists it, so the next step starts from a clean GPU. */
-async function stopHolder(child, nvmlPid) {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-  if (nvmlPid !== undefined) await poll(`pid ${nvmlPid} leaving NVML's list`, () => !pidsOnGpu0().has(nvmlPid));
-}
+const { pidsOnGpu0, startHolder, waitForHolder, stopHolder } = createHolders({ vg, mock, mockProcesses, track });
 
 await torchCheck('a torch process holding 2 GiB appears with its pid', async () => {
   const bytes = 2 * GiB;
