@@ -99,6 +99,7 @@ const references = dryRun ? standInReferences(scenario, () => mockProcesses) : r
 // The steps with a PyTorch process need torch with CUDA for python3; without it they say so.
 const torchReady = dryRun || spawnSync('python3', ['-c', 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)']).status === 0;
 const torchCheck = (name, fn) => (torchReady ? check(name, fn) : skip(name, 'no PyTorch with CUDA for python3 here'));
+const { pidsOnGpu0, startHolder, waitForHolder, stopHolder } = createHolders({ vg, mock, mockProcesses, track });
 
 // ---- 1. Every field against nvidia-smi and pynvml, read in the same run ---------------------------
 /** `value` in `unit`s; null (not supported) and undefined (not read) stay as they are. */
@@ -148,8 +149,6 @@ await check('fields: vramguard vs nvidia-smi vs pynvml', () => {
 });
 
 // ---- 2. A torch process holding a known number of bytes appears with its pid -----------------------
-const { pidsOnGpu0, startHolder, waitForHolder, stopHolder } = createHolders({ vg, mock, mockProcesses, track });
-
 await torchCheck('a torch process holding 2 GiB appears with its pid', async () => {
   const bytes = 2 * GiB;
   const before = pidsOnGpu0();
