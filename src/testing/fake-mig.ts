@@ -29,7 +29,7 @@ export interface FakeMigState {
 }
 
 /** A process record as the fakes publish it: compute, with the MIG instance ids when it runs in one. */
-export function fakeProcess(pid: number, bytes: number | null, instance: FakeMigInstanceState | null, utilization: number | null): ProcessSample {
+function fakeProcess(pid: number, bytes: number | null, instance: FakeMigInstanceState | null, utilization: number | null): ProcessSample {
   return {
     pid,
     usedBytes: bytes,
@@ -54,9 +54,9 @@ export function sumBytes(processes: Record<number, number | null> | undefined): 
   return Object.values(processes ?? {}).reduce<number>((sum, b) => sum + (b ?? 0), 0);
 }
 
-/** Whether the GPU lists these MIG devices now (MIG enabled and the list readable). */
-export function listsInstances(mig: FakeMigState | undefined): mig is FakeMigState {
-  return mig !== undefined && (mig.mode ?? 'enabled') === 'enabled' && mig.instancesError === undefined;
+/** A MIG device's used bytes: its processes and the use no process accounts for. */
+export function instanceUsedBytes(instance: FakeMigInstanceState): number {
+  return (instance.otherUsedBytes ?? 0) + sumBytes(instance.processes);
 }
 
 /** The sample's `mig`: mode, and the MIG devices with their memory and processes (or why they are unreadable). */
@@ -68,7 +68,7 @@ export function fakeMigSample(mig: FakeMigState): MigSample {
     return { mode, instances: null, missing: { instances: { ...mig.instancesError, function: 'nvmlDeviceGetMigDeviceHandleByIndex' } } };
   }
   const instances = mig.instances.map((instance, index): MigInstanceSample => {
-    const used = (instance.otherUsedBytes ?? 0) + sumBytes(instance.processes);
+    const used = instanceUsedBytes(instance);
     return {
       index,
       uuid: instance.uuid,

@@ -7,7 +7,7 @@ import { migDeviceView } from '../mig';
 import type { WatermarkSpec } from '../sampler';
 import type { DeviceSample, Snapshot } from '../types';
 import { type ByteSize, parseBytes } from '../units';
-import { type FakeMigInstanceState, type FakeMigState, fakeMigSample, processList, sumBytes } from './fake-mig';
+import { type FakeMigInstanceState, type FakeMigState, fakeMigSample, instanceUsedBytes, processList, sumBytes } from './fake-mig';
 
 export interface FakeDeviceState {
   totalBytes: number;
@@ -78,14 +78,13 @@ export class FakeMonitor extends EventEmitter {
   usedBytes(device: number): number {
     const d = this.devices[device]!;
     let used = (d.otherUsedBytes ?? 0) + sumBytes(d.processes);
-    for (const instance of this.enabledInstances(d)) used += this.migUsedBytes(instance.uuid);
+    for (const instance of this.enabledInstances(d)) used += instanceUsedBytes(instance);
     return used;
   }
 
   /** A MIG device's used bytes. */
   migUsedBytes(migUuid: string): number {
-    const instance = this.migInstance(migUuid);
-    return (instance.otherUsedBytes ?? 0) + sumBytes(instance.processes);
+    return instanceUsedBytes(this.migInstance(migUuid));
   }
 
   private enabledInstances(d: FakeDeviceState): FakeMigInstanceState[] {
